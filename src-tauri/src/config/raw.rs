@@ -1,0 +1,102 @@
+//! The config file as written: plain serde structs that mirror the TOML.
+//!
+//! Nothing here is trusted yet. `deny_unknown_fields` turns a typo into an error
+//! instead of a silently ignored key; [`super::validate`] turns these into runtime types.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub quota: RawQuota,
+    pub providers: Option<Vec<RawProvider>>,
+    #[serde(default)]
+    pub routing: RawRouting,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuota {
+    pub poll_url: Option<String>,
+    pub poll_interval_secs: Option<u64>,
+    pub usage_pointer: Option<String>,
+    pub state_file: Option<String>,
+    #[serde(default)]
+    pub thresholds: RawThresholds,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThresholds {
+    pub caution: Option<f64>,
+    pub warning: Option<f64>,
+    pub critical: Option<f64>,
+    pub hysteresis: Option<f64>,
+}
+
+/// One `[[providers]]` entry; `kind` selects the variant, so the config has the
+/// same shape as the provider code.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum RawProvider {
+    Anthropic(RawAnthropicProvider),
+    Openai(RawOpenAiProvider),
+}
+
+impl RawProvider {
+    pub fn name(&self) -> &str {
+        match self {
+            RawProvider::Anthropic(p) => &p.name,
+            RawProvider::Openai(p) => &p.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnthropicProvider {
+    pub name: String,
+    pub base_url: String,
+    /// Forward the client's own `x-api-key` / `authorization` to this provider.
+    /// Defaults to true only for Anthropic's own API.
+    pub pass_client_credentials: Option<bool>,
+    pub api_key_env: Option<String>,
+    pub model: Option<String>,
+    pub context_window: Option<u32>,
+    #[serde(default)]
+    pub tiers: BTreeMap<String, String>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOpenAiProvider {
+    pub name: String,
+    pub base_url: String,
+    pub api_key_env: Option<String>,
+    pub model: Option<String>,
+    pub context_window: Option<u32>,
+    #[serde(default)]
+    pub tiers: BTreeMap<String, String>,
+    pub timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouting {
+    pub fallback: Option<Vec<String>>,
+    pub matrix: Option<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
+}

@@ -1,0 +1,418 @@
+//! Second stage of loading: raw values checked and turned into runtime types.
+//!
+//! Validation collects every problem instead of stopping at the first, so the settings
+//! window can show them all at once.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use super::raw::{RawConfig, RawProvider, RawQuota, RawServer};
+use super::{
+    Config, ConfigError, Credentials, Matrix, ModelChoice, Problem, ProviderConfig, ProviderKind,
+    QuotaConfig, RoutingConfig, Secret, ServerConfig, Target, Thresholds, DEFAULT_LISTEN,
+    DEFAULT_TOML,
+};
+use crate::classify::Complexity;
+use crate::fsutil::expand_home;
+use crate::quota::QuotaLevel;
+
+const DEFAULT_TIMEOUT_SECS: u64 = 600;
+
+/// Collects problems while validating.
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, key: impl Into<String>, value: impl std::fmt::Debug, reason: &str) {
+        self.0.push(Problem {
+            key: key.into(),
+            value: format!("{value:?}"),
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+pub(super) fn validate(
+    raw: RawConfig,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let defaults: RawConfig =
+        toml::from_str(DEFAULT_TOML).map_err(|e| ConfigError::Parse(e.to_string()))?;
+    let mut problems = Problems::default();
+
+    let server = server(&raw.server, &mut problems);
+    let quota = quota(&raw.quota, &mut problems);
+    let raw_providers = raw.providers.or(defaults.providers).unwrap_or_default();
+    let providers = providers(&raw_providers, env, &mut problems);
+    let matrix_raw = raw
+        .routing
+        .matrix
+        .or(defaults.routing.matrix)
+        .unwrap_or_default();
+    let fallback_raw = raw
+        .routing
+        .fallback
+        .or(defaults.routing.fallback)
+        .unwrap_or_default();
+    let matrix = matrix(&matrix_raw, &providers, &mut problems);
+    let fallback = fallback_raw
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| {
+            target(
+                &format!("routing.fallback[{i}]"),
+                t,
+                &providers,
+                &mut problems,
+            )
+        })
+        .collect();
+
+    if !problems.0.is_empty() {
+        return Err(ConfigError::Invalid(problems.0));
+    }
+    Ok(Config {
+        server,
+        quota,
+        providers,
+        routing: RoutingConfig { matrix, fallback },
+    })
+}
+
+fn server(raw: &RawServer, problems: &mut Problems) -> ServerConfig {
+    let listen_text = raw.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+    let listen = match parse_listen(listen_text) {
+        Ok(addr) => addr,
+        Err(reason) => {
+            problems.add("server.listen", listen_text, reason);
+            SocketAddr::from((Ipv4Addr::LOCALHOST, 8766))
+        }
+    };
+    for (i, origin) in raw.allowed_origins.iter().enumerate() {
+        if Url::parse(origin).is_err() {
+            problems.add(
+                format!("server.allowed_origins[{i}]"),
+                origin,
+                "is not an origin like \"http://localhost:3000\"",
+            );
+        }
+    }
+    ServerConfig {
+        listen,
+        allowed_origins: raw
+            .allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_owned())
+            .collect(),
+    }
+}
+
+/// Parses a listen address, accepting `localhost:PORT`; only loopback is allowed.
+pub fn parse_listen(text: &str) -> Result<SocketAddr, &'static str> {
+    let addr = match text.strip_prefix("localhost:") {
+        Some(port) => port
+            .parse::<u16>()
+            .map(|port| SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+            .map_err(|_| "is not an address like \"127.0.0.1:8766\"")?,
+        None => text
+            .parse::<SocketAddr>()
+            .map_err(|_| "is not an address like \"127.0.0.1:8766\"")?,
+    };
+    if !is_loopback(addr.ip()) {
+        return Err("is not a loopback address (the proxy listens on 127.0.0.1 or ::1 only)");
+    }
+    Ok(addr)
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
+    let poll_url = match raw.poll_url.as_deref() {
+        None => Url::parse("http://localhost:8765/api/quota").ok(),
+        Some("") => None,
+        Some(text) => http_url("quota.poll_url", text, problems),
+    };
+    let poll_interval_secs = raw.poll_interval_secs.unwrap_or(60);
+    if poll_interval_secs == 0 || poll_interval_secs > 86_400 {
+        problems.add(
+            "quota.poll_interval_secs",
+            poll_interval_secs,
+            "must be between 1 and 86400 seconds",
+        );
+    }
+    let usage_pointer = raw
+        .usage_pointer
+        .clone()
+        .unwrap_or_else(|| "/usage_percent".to_owned());
+    if !(usage_pointer.is_empty() || usage_pointer.starts_with('/')) {
+        problems.add(
+            "quota.usage_pointer",
+            &usage_pointer,
+            "is not a JSON pointer (it starts with '/', e.g. \"/usage_percent\")",
+        );
+    }
+    let state_file_text = raw
+        .state_file
+        .as_deref()
+        .unwrap_or("~/.claude/BUDGET/quota-state.json");
+    let state_file = if state_file_text.is_empty() {
+        problems.add("quota.state_file", state_file_text, "is empty");
+        PathBuf::new()
+    } else {
+        expand_home(state_file_text)
+    };
+
+    let t = &raw.thresholds;
+    let thresholds = Thresholds {
+        caution: t.caution.unwrap_or(50.0),
+        warning: t.warning.unwrap_or(75.0),
+        critical: t.critical.unwrap_or(90.0),
+        hysteresis: t.hysteresis.unwrap_or(3.0),
+    };
+    for (key, value) in [
+        ("caution", thresholds.caution),
+        ("warning", thresholds.warning),
+        ("critical", thresholds.critical),
+    ] {
+        if !(0.0..=100.0).contains(&value) {
+            problems.add(
+                format!("quota.thresholds.{key}"),
+                value,
+                "must be a percent between 0 and 100",
+            );
+        }
+    }
+    if !(thresholds.caution < thresholds.warning && thresholds.warning < thresholds.critical) {
+        problems.add(
+            "quota.thresholds",
+            format!(
+                "caution {} / warning {} / critical {}",
+                thresholds.caution, thresholds.warning, thresholds.critical
+            ),
+            "must rise strictly: caution < warning < critical",
+        );
+    }
+    if !(0.0..=20.0).contains(&thresholds.hysteresis) {
+        problems.add(
+            "quota.thresholds.hysteresis",
+            thresholds.hysteresis,
+            "must be between 0 and 20 percent points",
+        );
+    }
+    QuotaConfig {
+        poll_url,
+        poll_interval: Duration::from_secs(poll_interval_secs.max(1)),
+        usage_pointer,
+        state_file,
+        thresholds,
+    }
+}
+
+fn http_url(key: &str, text: &str, problems: &mut Problems) -> Option<Url> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Some(url),
+        Ok(_) => {
+            problems.add(key, text, "is not an http(s) URL");
+            None
+        }
+        Err(_) => {
+            problems.add(key, text, "is not a URL");
+            None
+        }
+    }
+}
+
+fn providers(
+    raw: &[RawProvider],
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> Vec<ProviderConfig> {
+    let mut seen = BTreeMap::new();
+    let mut out = Vec::new();
+    for (i, provider) in raw.iter().enumerate() {
+        let key = |field: &str| format!("providers[{i}].{field}");
+        let name = provider.name();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.add(key("name"), name, "must be letters, digits, '-' or '_'");
+        } else if name == "queue" {
+            problems.add(key("name"), name, "is reserved for the queue target");
+        } else if let Some(first) = seen.insert(name.to_owned(), i) {
+            problems.add(
+                key("name"),
+                name,
+                &format!("is already the name of providers[{first}]"),
+            );
+        }
+        let (kind, base_url, api_key_env, model, context_window, tiers, timeout_secs, pass) =
+            match provider {
+                RawProvider::Anthropic(p) => (
+                    ProviderKind::Anthropic,
+                    &p.base_url,
+                    &p.api_key_env,
+                    &p.model,
+                    p.context_window,
+                    &p.tiers,
+                    p.timeout_secs,
+                    p.pass_client_credentials,
+                ),
+                RawProvider::Openai(p) => (
+                    ProviderKind::OpenAi,
+                    &p.base_url,
+                    &p.api_key_env,
+                    &p.model,
+                    p.context_window,
+                    &p.tiers,
+                    p.timeout_secs,
+                    Some(false),
+                ),
+            };
+        let Some(base_url) = http_url(&key("base_url"), base_url, problems) else {
+            continue;
+        };
+        let is_anthropic_api = base_url.host_str() == Some("api.anthropic.com");
+        let credentials = match (pass.unwrap_or(is_anthropic_api), api_key_env) {
+            (true, Some(var)) => {
+                problems.add(
+                    key("api_key_env"),
+                    var,
+                    "cannot be combined with pass_client_credentials = true",
+                );
+                Credentials::PassThrough
+            }
+            (true, None) => Credentials::PassThrough,
+            (false, Some(var)) => Credentials::Env {
+                var: var.clone(),
+                key: env(var).filter(|v| !v.is_empty()).map(Secret::new),
+            },
+            (false, None) => Credentials::None,
+        };
+        if context_window == Some(0) {
+            problems.add(
+                key("context_window"),
+                0,
+                "must be a positive number of tokens",
+            );
+        }
+        let timeout_secs = timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
+        if timeout_secs == 0 {
+            problems.add(key("timeout_secs"), 0, "must be at least 1 second");
+        }
+        out.push(ProviderConfig {
+            name: name.to_owned(),
+            kind,
+            base_url,
+            credentials,
+            model: model.clone(),
+            context_window,
+            tiers: tiers.clone(),
+            timeout: Duration::from_secs(timeout_secs.max(1)),
+        });
+    }
+    out
+}
+
+fn matrix(
+    raw: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    providers: &[ProviderConfig],
+    problems: &mut Problems,
+) -> Matrix {
+    for state in raw.keys() {
+        if QuotaLevel::from_name(state).is_none() {
+            problems.add(
+                format!("routing.matrix.{state}"),
+                state,
+                "is not a quota state (normal, caution, warning, critical)",
+            );
+        }
+    }
+    let mut cells: [[Vec<Target>; 3]; 4] = Default::default();
+    for level in QuotaLevel::ALL {
+        let Some(row) = raw.get(level.name()) else {
+            problems.add(format!("routing.matrix.{}", level.name()), "", "is missing");
+            continue;
+        };
+        for class in row.keys() {
+            if Complexity::from_name(class).is_none() {
+                problems.add(
+                    format!("routing.matrix.{}.{class}", level.name()),
+                    class,
+                    "is not a complexity (simple, medium, complex)",
+                );
+            }
+        }
+        for complexity in Complexity::ALL {
+            let key = format!("routing.matrix.{}.{}", level.name(), complexity.name());
+            let Some(targets) = row.get(complexity.name()) else {
+                problems.add(key, "", "is missing");
+                continue;
+            };
+            cells[level as usize][complexity as usize] = targets
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| target(&format!("{key}[{i}]"), t, providers, problems))
+                .collect();
+        }
+    }
+    Matrix { cells }
+}
+
+/// Parses `provider`, `provider:tier`, `provider:model-id` or `queue`.
+fn target(
+    key: &str,
+    text: &str,
+    providers: &[ProviderConfig],
+    problems: &mut Problems,
+) -> Option<Target> {
+    if text == "queue" {
+        return Some(Target::Queue);
+    }
+    let (name, model) = match text.split_once(':') {
+        Some((name, model)) => (name, Some(model)),
+        None => (text, None),
+    };
+    let Some(provider) = providers.iter().find(|p| p.name == name) else {
+        problems.add(
+            key,
+            text,
+            &format!("names no provider (known: {})", known(providers)),
+        );
+        return None;
+    };
+    let model = match model {
+        None => ModelChoice::Requested,
+        Some("") => {
+            problems.add(key, text, "has an empty model after ':'");
+            return None;
+        }
+        Some(m) => match provider.tiers.get(m) {
+            Some(id) => ModelChoice::Tier {
+                tier: m.to_owned(),
+                model: id.clone(),
+            },
+            None => ModelChoice::Model(m.to_owned()),
+        },
+    };
+    Some(Target::Provider {
+        provider: name.to_owned(),
+        model,
+    })
+}
+
+fn known(providers: &[ProviderConfig]) -> String {
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}

@@ -1,0 +1,99 @@
+//! The core, started: config, store, proxy. The same for `--headless` and the tray app.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::providers::HealthBoard;
+use crate::proxy::{self, ProxyState};
+use crate::quota::QuotaSnapshot;
+use crate::store::{self, RequestLog, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source} (is another PAI Orchestrator running? see `pai-orchestrator status`)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// What the core needs to start.
+pub struct DaemonOptions {
+    pub config: Config,
+    pub data_dir: PathBuf,
+}
+
+/// A running core. Dropping it does not stop it; call [`Daemon::shutdown`].
+pub struct Daemon {
+    pub local_addr: SocketAddr,
+    pub state: ProxyState,
+    shutdown: CancellationToken,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Daemon {
+    pub async fn start(options: DaemonOptions) -> Result<Daemon, DaemonError> {
+        let DaemonOptions { config, data_dir } = options;
+        let addr = config.server.listen;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| DaemonError::Bind { addr, source })?;
+        let request_log = RequestLog::start(&store::database_path(&data_dir))?;
+        let (_quota_tx, quota_rx) = watch::channel(QuotaSnapshot::default());
+        let state = ProxyState {
+            config: Arc::new(ArcSwap::from_pointee(config)),
+            http: proxy::http_client()?,
+            request_log,
+            health: HealthBoard::default(),
+            quota: quota_rx,
+            started: Instant::now(),
+            listen: local_addr,
+        };
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(proxy::serve(
+            listener,
+            proxy::router(state.clone()),
+            shutdown.clone(),
+        ));
+        tracing::info!(%local_addr, "proxy listening; point Claude Code at ANTHROPIC_BASE_URL=http://{local_addr}");
+        Ok(Daemon {
+            local_addr,
+            state,
+            shutdown,
+            server,
+        })
+    }
+
+    /// Stops accepting connections; in-flight requests finish.
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server has stopped.
+    pub async fn wait(self) -> std::io::Result<()> {
+        match self.server.await {
+            Ok(result) => result,
+            Err(join) => Err(std::io::Error::other(join)),
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! PAI Orchestrator's core: a local Anthropic API proxy that keeps Claude Code working
+//! when its quota runs out.
+//!
+//! A request's path through the modules: [`proxy`] (HTTP, parsing, guard) ->
+//! [`classify`] -> router -> queue -> [`providers`] -> [`store`] (the record), with
+//! [`quota`] beside them. Nothing here depends on Tauri; the tray app ([`app`], feature
+//! `gui`) is a thin shell over [`daemon`].
+
+#[cfg(feature = "gui")]
+pub mod app;
+pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod daemon;
+pub mod fsutil;
+pub mod logging;
+pub mod providers;
+pub mod proxy;
+pub mod quota;
+pub mod status;
+pub mod store;

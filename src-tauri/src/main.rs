@@ -1,0 +1,111 @@
+// No console window behind the tray app on Windows release builds.
+#![cfg_attr(
+    all(not(debug_assertions), target_os = "windows"),
+    windows_subsystem = "windows"
+)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use pai_orchestrator::cli::{self, Cli, Command, Paths};
+use pai_orchestrator::config::{self, Config};
+use pai_orchestrator::daemon::{Daemon, DaemonOptions};
+use pai_orchestrator::{logging, status};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("pai-orchestrator: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    let paths = Paths::resolve(&cli)?;
+    let mut config = Config::load_or_create(&paths.config).map_err(|e| e.to_string())?;
+    if let Some(listen) = &cli.listen {
+        config.server.listen = config::parse_listen(listen)
+            .map_err(|reason| format!("--listen {listen:?} {reason}"))?;
+    }
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    match cli.command {
+        Some(Command::Status { json }) => runtime.block_on(print_status(config, json)),
+        Some(Command::Run) | None => {
+            let _log_guard = logging::init(&paths.data_dir)?;
+            let options = DaemonOptions {
+                config,
+                data_dir: paths.data_dir,
+            };
+            if cli.headless || !cfg!(feature = "gui") || !cli::has_display() {
+                runtime.block_on(run_headless(options))
+            } else {
+                run_gui(runtime, options)
+            }
+        }
+    }
+}
+
+async fn print_status(config: Config, json: bool) -> Result<ExitCode, String> {
+    match status::fetch(config.server.listen).await {
+        Ok((health, raw)) => {
+            #[allow(clippy::print_stdout)]
+            if json {
+                println!("{raw}");
+            } else {
+                print!("{}", status::render(&health));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+async fn run_headless(options: DaemonOptions) -> Result<ExitCode, String> {
+    let daemon = Daemon::start(options).await.map_err(|e| e.to_string())?;
+    let token = daemon.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        token.cancel();
+    });
+    daemon.wait().await.map_err(|e| e.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(feature = "gui")]
+fn run_gui(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<ExitCode, String> {
+    pai_orchestrator::app::run(runtime, options)
+}
+
+#[cfg(not(feature = "gui"))]
+fn run_gui(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<ExitCode, String> {
+    runtime.block_on(run_headless(options))
+}

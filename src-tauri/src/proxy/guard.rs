@@ -1,0 +1,98 @@
+//! Refuses requests a web page could have sent: a browser `Origin` that is not allowed,
+//! or a `Host` that is not loopback (DNS rebinding). Without this, any page the user
+//! visits could spend their quota through the proxy with a `text/plain` simple request.
+
+use axum::extract::{Request, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ApiError;
+use super::ProxyState;
+
+pub async fn refuse_foreign(
+    State(state): State<ProxyState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if let Some(origin) = request.headers().get(ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        let config = state.config();
+        let allowed = config
+            .server
+            .allowed_origins
+            .iter()
+            .any(|o| o == origin.trim_end_matches('/'));
+        if !allowed {
+            return ApiError::permission(format!(
+                "requests from the browser origin {origin:?} are refused; add it to [server].allowed_origins to allow it"
+            ))
+            .into_response();
+        }
+    }
+    if let Some(host) = request.headers().get(HOST) {
+        let host = String::from_utf8_lossy(host.as_bytes());
+        if !is_loopback_host(&host) {
+            return ApiError::permission(format!(
+                "Host {host:?} is not a loopback name; the proxy answers only 127.0.0.1, ::1 and localhost"
+            ))
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((inside, after)) if after.is_empty() || after.starts_with(':') => inside,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .map(|ip| ip.is_loopback())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback_host;
+
+    #[test]
+    fn loopback_hosts() {
+        for host in [
+            "localhost",
+            "localhost:8766",
+            "LOCALHOST:1",
+            "127.0.0.1",
+            "127.0.0.1:8766",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:8766",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.com",
+            "evil.com:8766",
+            "localhost.evil.com",
+            "127.0.0.1.nip.io:8766",
+            "192.168.1.2:8766",
+            "[::2]:1",
+            "[::1]x",
+            "",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! `GET /health`: cheap, never waits on an upstream; what the tray and `status` show.
+
+use axum::extract::State;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::ProxyState;
+use crate::providers::Health;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct HealthResponse {
+    pub status: String,
+    pub version: String,
+    pub uptime_secs: u64,
+    pub listen: String,
+    pub providers: Vec<ProviderHealth>,
+    pub quota: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ProviderHealth {
+    pub name: String,
+    pub kind: String,
+    pub base_url: String,
+    pub health: Health,
+    pub last_error: Option<String>,
+}
+
+pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
+    let config = state.config();
+    let providers = config
+        .providers
+        .iter()
+        .map(|p| {
+            let report = state.health.report(&p.name);
+            ProviderHealth {
+                name: p.name.clone(),
+                kind: p.kind.to_string(),
+                base_url: p.base_url.to_string(),
+                health: report.health,
+                last_error: report.last_error,
+            }
+        })
+        .collect();
+    let quota = serde_json::to_value(&*state.quota.borrow()).unwrap_or_default();
+    Json(HealthResponse {
+        status: "ok".to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        uptime_secs: state.started.elapsed().as_secs(),
+        listen: state.listen.to_string(),
+        providers,
+        quota,
+    })
+}

@@ -1,0 +1,100 @@
+//! The local proxy Claude Code talks to: Anthropic's Messages API on loopback.
+
+pub mod error;
+mod forward;
+mod guard;
+pub mod headers;
+mod health;
+pub mod inspect;
+mod relay;
+mod usage;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use axum::serve::ListenerExt;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use forward::MAX_BODY_BYTES;
+pub use guard::is_loopback_host;
+pub use health::HealthResponse;
+
+use crate::config::Config;
+use crate::providers::HealthBoard;
+use crate::quota::QuotaSnapshot;
+use crate::store::RequestLog;
+
+/// Everything a request handler needs; cheap to clone (all `Arc`s).
+#[derive(Clone)]
+pub struct ProxyState {
+    pub config: Arc<ArcSwap<Config>>,
+    pub http: reqwest::Client,
+    pub request_log: RequestLog,
+    pub health: HealthBoard,
+    pub quota: watch::Receiver<QuotaSnapshot>,
+    pub started: Instant,
+    /// The address actually bound (the config may say port 0).
+    pub listen: SocketAddr,
+}
+
+impl ProxyState {
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+}
+
+/// The HTTP client used for every upstream: no overall timeout (streams can run for
+/// minutes; time to headers is bounded per provider), no automatic decompression (bytes
+/// pass through as sent), TCP_NODELAY, idle connections kept for reuse.
+pub fn http_client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .pool_idle_timeout(std::time::Duration::from_secs(90))
+        .no_proxy()
+        .build()
+}
+
+pub fn router(state: ProxyState) -> Router {
+    Router::new()
+        .route("/", get(forward::root).head(forward::root))
+        .route("/health", get(health::health))
+        .route("/v1/messages", post(forward::messages))
+        .route("/v1/messages/count_tokens", post(forward::messages))
+        .route("/v1/{*rest}", any(forward::passthrough))
+        .fallback(forward::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_foreign,
+        ))
+        // The body limit is enforced while reading, with Anthropic's error shape.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` fires. Every accepted socket gets
+/// TCP_NODELAY: without it a keep-alive response can stall ~40 ms on delayed ACKs.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+}

@@ -1,0 +1,84 @@
+//! `pai-orchestrator status`: asks the running proxy's `/health` and prints it.
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::proxy::HealthResponse;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("PAI Orchestrator is not running at http://{addr} ({reason})")]
+    NotRunning { addr: SocketAddr, reason: String },
+    #[error("http://{addr}/health answered something unexpected: {reason}")]
+    BadAnswer { addr: SocketAddr, reason: String },
+}
+
+pub async fn fetch(addr: SocketAddr) -> Result<(HealthResponse, String), StatusError> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .build()
+        .map_err(|e| StatusError::BadAnswer {
+            addr,
+            reason: e.to_string(),
+        })?;
+    let response = client
+        .get(format!("http://{addr}/health"))
+        .send()
+        .await
+        .map_err(|e| StatusError::NotRunning {
+            addr,
+            reason: root_cause(&e),
+        })?;
+    let text = response.text().await.map_err(|e| StatusError::BadAnswer {
+        addr,
+        reason: e.to_string(),
+    })?;
+    let health = serde_json::from_str(&text).map_err(|e| StatusError::BadAnswer {
+        addr,
+        reason: e.to_string(),
+    })?;
+    Ok((health, text))
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut source = error;
+    while let Some(next) = source.source() {
+        source = next;
+    }
+    source.to_string()
+}
+
+/// The health report in a few readable lines.
+pub fn render(health: &HealthResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "PAI Orchestrator {} — {} at http://{} (up {}s)",
+        health.version, health.status, health.listen, health.uptime_secs
+    );
+    let state = health.quota["state"].as_str().unwrap_or("unknown");
+    let percent = health.quota["percent"]
+        .as_f64()
+        .map(|p| format!("{p:.0}% used"))
+        .unwrap_or_else(|| "usage unknown".to_owned());
+    let _ = writeln!(out, "Quota: {state} ({percent})");
+    let _ = writeln!(out, "Providers:");
+    for p in &health.providers {
+        let health = serde_json::to_value(p.health)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "  {:<12} {:<10} {:<10} {}",
+            p.name, p.kind, health, p.base_url
+        );
+        if let Some(error) = &p.last_error {
+            let _ = write!(out, " ({error})");
+        }
+        out.push('\n');
+    }
+    out
+}

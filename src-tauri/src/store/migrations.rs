@@ -1,0 +1,72 @@
+//! Schema versions, applied in order; `PRAGMA user_version` records the last applied.
+//! Append new versions; never edit one that has shipped.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the request log. Never headers or bodies: they carry secrets and user data.
+    "CREATE TABLE requests (
+        id INTEGER PRIMARY KEY,
+        started_at TEXT NOT NULL,
+        method TEXT NOT NULL,
+        path TEXT NOT NULL,
+        model TEXT,
+        stream INTEGER NOT NULL,
+        target TEXT,
+        status INTEGER,
+        outcome TEXT NOT NULL,
+        ttfb_ms REAL,
+        latency_ms REAL NOT NULL,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        request_bytes INTEGER NOT NULL,
+        response_bytes INTEGER NOT NULL
+    );
+    CREATE INDEX requests_started_at ON requests(started_at);",
+];
+
+pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let known = MIGRATIONS.len() as i64;
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found > known {
+        return Err(StoreError::TooNew {
+            path: path.to_owned(),
+            found,
+            known,
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", index as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_refuse_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db.sqlite3");
+        let mut conn = Connection::open(&path).unwrap();
+        apply(&mut conn, &path).unwrap();
+        apply(&mut conn, &path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        assert!(matches!(
+            apply(&mut conn, &path),
+            Err(StoreError::TooNew { found: 999, .. })
+        ));
+    }
+}

@@ -1,0 +1,61 @@
+//! SQLite storage: request log now; quota history, queue and outcomes as they arrive.
+//!
+//! One database file in the data dir, WAL mode, schema versions applied in order on open.
+//! Hot-path writes (the request log) go through a bounded channel to a writer thread that
+//! owns its own connection, so a slow disk never stalls a proxied request.
+
+mod migrations;
+mod request_log;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::Connection;
+
+pub use request_log::{recent, RequestLog, RequestRecord};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database {path} has schema version {found}, newer than this program knows ({known}); upgrade PAI Orchestrator")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The database file inside a data dir.
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("pai-orchestrator.sqlite3")
+}
+
+/// Opens (creating if needed) the database and brings its schema up to date.
+pub fn open(path: &Path) -> Result<Connection, StoreError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+            path: dir.to_owned(),
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrations::apply(&mut conn, path)?;
+    Ok(conn)
+}

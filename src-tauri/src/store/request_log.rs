@@ -1,0 +1,173 @@
+//! The request log: one row per proxied request, written off the hot path.
+
+use std::path::Path;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection};
+use serde::Serialize;
+
+use super::StoreError;
+
+/// How many records may wait for the writer before new ones are dropped (with a warning).
+const QUEUE_DEPTH: usize = 4096;
+
+/// What is logged of one request. Never headers or bodies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRecord {
+    pub started_at: DateTime<Utc>,
+    pub method: String,
+    pub path: String,
+    pub model: Option<String>,
+    pub stream: bool,
+    /// The provider that answered (or was last tried).
+    pub target: Option<String>,
+    pub status: Option<u16>,
+    /// `ok`, `upstream_error`, `client_closed`, `rejected`, …
+    pub outcome: String,
+    pub ttfb_ms: Option<f64>,
+    pub latency_ms: f64,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    pub request_bytes: u64,
+    pub response_bytes: u64,
+}
+
+enum Message {
+    Record(Box<RequestRecord>),
+    /// Answered once every record queued before it is written.
+    Flush(tokio::sync::oneshot::Sender<()>),
+}
+
+/// A cheap, cloneable handle that queues records for the writer thread.
+#[derive(Clone)]
+pub struct RequestLog {
+    tx: SyncSender<Message>,
+}
+
+impl RequestLog {
+    /// Starts the writer thread on its own connection to the database at `path`.
+    pub fn start(path: &Path) -> Result<RequestLog, StoreError> {
+        let conn = super::open(path)?;
+        let (tx, rx) = sync_channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("request-log".into())
+            .spawn(move || write_loop(conn, rx))
+            .map_err(|source| StoreError::DataDir {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(RequestLog { tx })
+    }
+
+    /// Queues a record; never blocks. A full queue drops the record with a warning.
+    pub fn record(&self, record: RequestRecord) {
+        match self.tx.try_send(Message::Record(Box::new(record))) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::warn!("request log is behind; a record was dropped")
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::warn!("request log writer stopped; a record was dropped")
+            }
+        }
+    }
+
+    /// Waits until every record queued so far is in the database.
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let tx = self.tx.clone();
+        let queued = tokio::task::spawn_blocking(move || tx.send(Message::Flush(done))).await;
+        if matches!(queued, Ok(Ok(()))) {
+            let _ = wait.await;
+        }
+    }
+}
+
+fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next.take() {
+            match message {
+                Message::Record(record) => batch.push(*record),
+                Message::Flush(done) => flushes.push(done),
+            }
+            if batch.len() < 256 {
+                next = rx.recv_timeout(Duration::ZERO).ok();
+            }
+        }
+        if !batch.is_empty() {
+            if let Err(error) = insert_batch(&mut conn, &batch) {
+                tracing::warn!(%error, records = batch.len(), "cannot write the request log");
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn insert_batch(conn: &mut Connection, batch: &[RequestRecord]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO requests (started_at, method, path, model, stream, target, status,
+                outcome, ttfb_ms, latency_ms, input_tokens, output_tokens, request_bytes,
+                response_bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        )?;
+        for r in batch {
+            stmt.execute(params![
+                r.started_at.to_rfc3339(),
+                r.method,
+                r.path,
+                r.model,
+                r.stream,
+                r.target,
+                r.status,
+                r.outcome,
+                r.ttfb_ms,
+                r.latency_ms,
+                r.input_tokens,
+                r.output_tokens,
+                r.request_bytes,
+                r.response_bytes,
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+/// The most recent records, newest first.
+pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RequestRecord>> {
+    let mut stmt = conn.prepare(
+        "SELECT started_at, method, path, model, stream, target, status, outcome, ttfb_ms,
+            latency_ms, input_tokens, output_tokens, request_bytes, response_bytes
+         FROM requests ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([limit as i64], |row| {
+        let started: String = row.get(0)?;
+        Ok(RequestRecord {
+            started_at: DateTime::parse_from_rfc3339(&started)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            method: row.get(1)?,
+            path: row.get(2)?,
+            model: row.get(3)?,
+            stream: row.get(4)?,
+            target: row.get(5)?,
+            status: row.get(6)?,
+            outcome: row.get(7)?,
+            ttfb_ms: row.get(8)?,
+            latency_ms: row.get(9)?,
+            input_tokens: row.get(10)?,
+            output_tokens: row.get(11)?,
+            request_bytes: row.get(12)?,
+            response_bytes: row.get(13)?,
+        })
+    })?;
+    rows.collect()
+}
