@@ -29,6 +29,11 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest (the test runner)"
+  cargo install cargo-nextest --locked
+fi
+
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai" 2>/dev/null; then
   echo "setup: creating .venv with the anthropic and openai SDKs"
   python3 -m venv .venv

@@ -14,8 +14,8 @@ cargo clippy --workspace --all-targets --no-default-features --locked -- -D warn
 echo "== build the headless binary the end-to-end tests drive"
 cargo build -p pai-orchestrator --no-default-features --locked
 
-echo "== tests"
-cargo test --workspace --no-default-features --locked
-
 echo "== clippy (tray app, feature gui)"
 cargo clippy -p pai-orchestrator --all-targets --locked -- -D warnings
+
+echo "== tests"
+cargo nextest run --workspace --no-default-features --locked --no-fail-fast
