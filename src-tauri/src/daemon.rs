@@ -7,15 +7,14 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::providers::HealthBoard;
 use crate::proxy::{self, ProxyState};
-use crate::quota::QuotaSnapshot;
-use crate::store::{self, RequestLog, StoreError};
+use crate::quota::QuotaMonitor;
+use crate::store::{self, Recorder, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -54,18 +53,20 @@ impl Daemon {
         let local_addr = listener
             .local_addr()
             .map_err(|source| DaemonError::Bind { addr, source })?;
-        let request_log = RequestLog::start(&store::database_path(&data_dir))?;
-        let (_quota_tx, quota_rx) = watch::channel(QuotaSnapshot::default());
+        let recorder = Recorder::start(&store::database_path(&data_dir))?;
+        let http = proxy::http_client()?;
+        let shutdown = CancellationToken::new();
+        let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
+        quota.start(&config.quota, http.clone(), shutdown.clone());
         let state = ProxyState {
             config: Arc::new(ArcSwap::from_pointee(config)),
-            http: proxy::http_client()?,
-            request_log,
+            http,
+            recorder,
             health: HealthBoard::default(),
-            quota: quota_rx,
+            quota,
             started: Instant::now(),
             listen: local_addr,
         };
-        let shutdown = CancellationToken::new();
         let server = tokio::spawn(proxy::serve(
             listener,
             proxy::router(state.clone()),

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::proxy::HealthResponse;
+use crate::quota::tracker::clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
@@ -58,12 +59,32 @@ pub fn render(health: &HealthResponse) -> String {
         "PAI Orchestrator {} — {} at http://{} (up {}s)",
         health.version, health.status, health.listen, health.uptime_secs
     );
-    let state = health.quota["state"].as_str().unwrap_or("unknown");
-    let percent = health.quota["percent"]
-        .as_f64()
-        .map(|p| format!("{p:.0}% used"))
-        .unwrap_or_else(|| "usage unknown".to_owned());
-    let _ = writeln!(out, "Quota: {state} ({percent})");
+    let quota = &health.quota;
+    let _ = writeln!(out, "Quota: {} — {}", quota.state.name(), quota.reason);
+    if let Some(rate) = quota.burn_rate {
+        let _ = write!(out, "  burning {rate:.1}%/h");
+        match quota.projected_exhaustion {
+            Some(when) if quota.exhausts_before_reset => {
+                let _ = write!(out, "; runs out ~{} (before its reset)", clock(when));
+            }
+            Some(when) => {
+                let _ = write!(out, "; would run out ~{}, after its reset", clock(when));
+            }
+            None => {}
+        }
+        out.push('\n');
+    }
+    for reading in &quota.readings {
+        let window = serde_json::to_value(reading.window)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let _ = write!(out, "  {window:<10} {:>5.1}%", reading.percent);
+        if let Some(reset) = reading.resets_at {
+            let _ = write!(out, "  resets {}", clock(reset));
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "Providers:");
     for p in &health.providers {
         let health = serde_json::to_value(p.health)

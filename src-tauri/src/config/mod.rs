@@ -92,6 +92,22 @@ pub struct QuotaConfig {
     pub usage_pointer: String,
     pub state_file: PathBuf,
     pub thresholds: Thresholds,
+    pub dashboard_timeout: Duration,
+    /// How long a dashboard reading stays fresh (default: 3 poll intervals).
+    pub dashboard_ttl: Duration,
+    /// How long a rate-limit header reading stays fresh.
+    pub header_ttl: Duration,
+    /// Anthropic's OAuth usage endpoint, when opted in.
+    pub usage_api: Option<UsageApiConfig>,
+}
+
+/// The opt-in poll of `GET /api/oauth/usage` with Claude Code's stored token.
+#[derive(Debug, Clone)]
+pub struct UsageApiConfig {
+    pub url: Url,
+    pub interval: Duration,
+    /// Claude Code's `.credentials.json`; read each time (the token refreshes), never copied.
+    pub credentials_file: PathBuf,
 }
 
 /// Percent-used thresholds at which each quota level begins.

@@ -36,6 +36,13 @@ pub struct RawQuota {
     pub state_file: Option<String>,
     #[serde(default)]
     pub thresholds: RawThresholds,
+    pub dashboard_timeout_secs: Option<u64>,
+    pub dashboard_ttl_secs: Option<u64>,
+    pub header_ttl_secs: Option<u64>,
+    pub usage_api: Option<bool>,
+    pub usage_api_url: Option<String>,
+    pub usage_api_interval_secs: Option<u64>,
+    pub credentials_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

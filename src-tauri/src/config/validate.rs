@@ -13,8 +13,8 @@ use url::Url;
 use super::raw::{RawConfig, RawProvider, RawQuota, RawServer};
 use super::{
     Config, ConfigError, Credentials, Matrix, ModelChoice, Problem, ProviderConfig, ProviderKind,
-    QuotaConfig, RoutingConfig, Secret, ServerConfig, Target, Thresholds, DEFAULT_LISTEN,
-    DEFAULT_TOML,
+    QuotaConfig, RoutingConfig, Secret, ServerConfig, Target, Thresholds, UsageApiConfig,
+    DEFAULT_LISTEN, DEFAULT_TOML,
 };
 use crate::classify::Complexity;
 use crate::fsutil::expand_home;
@@ -205,12 +205,69 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
             "must be between 0 and 20 percent points",
         );
     }
+    let mut seconds = |key: &str, value: Option<u64>, default: u64, min: u64| {
+        let value = value.unwrap_or(default);
+        if value < min || value > 7 * 86_400 {
+            problems.add(
+                format!("quota.{key}"),
+                value,
+                &format!("must be between {min} and 604800 seconds"),
+            );
+        }
+        Duration::from_secs(value.max(min))
+    };
+    let dashboard_timeout = seconds("dashboard_timeout_secs", raw.dashboard_timeout_secs, 5, 1);
+    let dashboard_ttl = seconds(
+        "dashboard_ttl_secs",
+        raw.dashboard_ttl_secs,
+        3 * poll_interval_secs.max(1),
+        1,
+    );
+    let header_ttl = seconds("header_ttl_secs", raw.header_ttl_secs, 600, 1);
+    let usage_interval = seconds("usage_api_interval_secs", raw.usage_api_interval_secs, 300, 300);
+    let usage_api = if raw.usage_api.unwrap_or(false) {
+        let text = raw
+            .usage_api_url
+            .as_deref()
+            .unwrap_or("https://api.anthropic.com/api/oauth/usage");
+        let url = http_url("quota.usage_api_url", text, problems);
+        // The token goes to Anthropic (or a test server on this machine), nowhere else.
+        let url = url.filter(|url| {
+            let trusted = url.host_str() == Some("api.anthropic.com") && url.scheme() == "https"
+                || url
+                    .host_str()
+                    .is_some_and(|h| crate::proxy::is_loopback_host(h));
+            if !trusted {
+                problems.add(
+                    "quota.usage_api_url",
+                    text,
+                    "must be https://api.anthropic.com/… (Claude Code's token is sent there)",
+                );
+            }
+            trusted
+        });
+        url.map(|url| UsageApiConfig {
+            url,
+            interval: usage_interval,
+            credentials_file: expand_home(
+                raw.credentials_file
+                    .as_deref()
+                    .unwrap_or("~/.claude/.credentials.json"),
+            ),
+        })
+    } else {
+        None
+    };
     QuotaConfig {
         poll_url,
         poll_interval: Duration::from_secs(poll_interval_secs.max(1)),
         usage_pointer,
         state_file,
         thresholds,
+        dashboard_timeout,
+        dashboard_ttl,
+        header_ttl,
+        usage_api,
     }
 }
 

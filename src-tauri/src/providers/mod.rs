@@ -47,7 +47,12 @@ impl ProviderError {
     }
 }
 
-/// The innermost cause of a transport error, e.g. "Connection refused (os error 111)".
+/// The innermost cause of a transport error, e.g. "Connection refused (os error 111)";
+/// never the URL, which could carry a key.
+pub fn root_cause(error: &reqwest::Error) -> String {
+    describe(error)
+}
+
 fn describe(error: &reqwest::Error) -> String {
     let mut source: &dyn std::error::Error = error;
     while let Some(next) = source.source() {

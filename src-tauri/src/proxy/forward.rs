@@ -92,9 +92,13 @@ async fn forward(state: ProxyState, request: Request, is_messages: bool) -> Resp
         body,
     )
     .await;
-    let pending = Pending::new(state.request_log.clone(), record, started);
+    let pending = Pending::new(state.recorder.clone(), record, started);
     match sent {
         Ok(upstream) => {
+            if provider.credentials == Credentials::PassThrough {
+                // Anthropic's own answer: its rate-limit headers and 429s are the quota.
+                state.quota.observe_response(upstream.status(), upstream.headers());
+            }
             if upstream.status().is_server_error() {
                 state
                     .health
@@ -167,7 +171,7 @@ fn reject(
     error: ApiError,
 ) -> Response {
     record.status = Some(error.status.as_u16());
-    Pending::new(state.request_log.clone(), record, started).finish("rejected");
+    Pending::new(state.recorder.clone(), record, started).finish("rejected");
     error.into_response()
 }
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ProxyState;
 use crate::providers::Health;
+use crate::quota::QuotaSnapshot;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct HealthResponse {
@@ -14,7 +15,7 @@ pub struct HealthResponse {
     pub uptime_secs: u64,
     pub listen: String,
     pub providers: Vec<ProviderHealth>,
-    pub quota: serde_json::Value,
+    pub quota: QuotaSnapshot,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -42,13 +43,12 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
             }
         })
         .collect();
-    let quota = serde_json::to_value(&*state.quota.borrow()).unwrap_or_default();
     Json(HealthResponse {
         status: "ok".to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: state.started.elapsed().as_secs(),
         listen: state.listen.to_string(),
         providers,
-        quota,
+        quota: state.quota.snapshot(),
     })
 }

@@ -19,7 +19,6 @@ use axum::routing::{any, get, post};
 use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use forward::MAX_BODY_BYTES;
@@ -28,17 +27,17 @@ pub use health::HealthResponse;
 
 use crate::config::Config;
 use crate::providers::HealthBoard;
-use crate::quota::QuotaSnapshot;
-use crate::store::RequestLog;
+use crate::quota::QuotaMonitor;
+use crate::store::Recorder;
 
 /// Everything a request handler needs; cheap to clone (all `Arc`s).
 #[derive(Clone)]
 pub struct ProxyState {
     pub config: Arc<ArcSwap<Config>>,
     pub http: reqwest::Client,
-    pub request_log: RequestLog,
+    pub recorder: Recorder,
     pub health: HealthBoard,
-    pub quota: watch::Receiver<QuotaSnapshot>,
+    pub quota: QuotaMonitor,
     pub started: Instant,
     /// The address actually bound (the config may say port 0).
     pub listen: SocketAddr,

@@ -18,7 +18,7 @@ use futures_util::{Stream, StreamExt};
 use super::error::ApiError;
 use super::headers;
 use super::usage::{self, SseUsage, Usage};
-use crate::store::{RequestLog, RequestRecord};
+use crate::store::{Recorder, RequestRecord};
 
 /// Largest non-streaming body kept aside to read its usage from.
 const MAX_JSON_FOR_USAGE: usize = 4 << 20;
@@ -61,7 +61,7 @@ pub fn relay(upstream: reqwest::Response, mut record: Pending) -> Response {
 
 /// A request on its way, written to the log when its response ends (however it ends).
 pub struct Pending {
-    pub log: RequestLog,
+    pub log: Recorder,
     pub record: RequestRecord,
     pub started: Instant,
     pub ttfb: Option<std::time::Duration>,
@@ -69,7 +69,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    pub fn new(log: RequestLog, record: RequestRecord, started: Instant) -> Self {
+    pub fn new(log: Recorder, record: RequestRecord, started: Instant) -> Self {
         Pending {
             log,
             record,

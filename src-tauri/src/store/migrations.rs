@@ -27,6 +27,16 @@ const MIGRATIONS: &[&str] = &[
         response_bytes INTEGER NOT NULL
     );
     CREATE INDEX requests_started_at ON requests(started_at);",
+    // 2: quota history, one row per reading (throttled), pruned after 30 days.
+    "CREATE TABLE quota_readings (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        window TEXT NOT NULL,
+        percent REAL NOT NULL,
+        resets_at TEXT
+    );
+    CREATE INDEX quota_readings_at ON quota_readings(at);",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -1,17 +1,17 @@
-//! SQLite storage: request log now; quota history, queue and outcomes as they arrive.
+//! SQLite storage: the request log and the quota history; queue and outcomes as they arrive.
 //!
 //! One database file in the data dir, WAL mode, schema versions applied in order on open.
 //! Hot-path writes (the request log) go through a bounded channel to a writer thread that
 //! owns its own connection, so a slow disk never stalls a proxied request.
 
 mod migrations;
-mod request_log;
+mod recorder;
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use request_log::{recent, RequestLog, RequestRecord};
+pub use recorder::{quota_history, recent, QuotaRow, Recorder, RequestRecord, QUOTA_HISTORY_DAYS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,4 +1,5 @@
-//! The request log: one row per proxied request, written off the hot path.
+//! The recorder: rows written off the hot path — one per proxied request, and the quota
+//! readings behind the quota history.
 
 use std::path::Path;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
@@ -34,21 +35,35 @@ pub struct RequestRecord {
     pub response_bytes: u64,
 }
 
+/// One quota reading for the history (pruned after 30 days).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuotaRow {
+    pub at: DateTime<Utc>,
+    pub source: String,
+    pub window: String,
+    pub percent: f64,
+    pub resets_at: Option<DateTime<Utc>>,
+}
+
+/// How long quota history is kept.
+pub const QUOTA_HISTORY_DAYS: i64 = 30;
+
 enum Message {
     Record(Box<RequestRecord>),
+    Quota(QuotaRow),
     /// Answered once every record queued before it is written.
     Flush(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A cheap, cloneable handle that queues records for the writer thread.
 #[derive(Clone)]
-pub struct RequestLog {
+pub struct Recorder {
     tx: SyncSender<Message>,
 }
 
-impl RequestLog {
+impl Recorder {
     /// Starts the writer thread on its own connection to the database at `path`.
-    pub fn start(path: &Path) -> Result<RequestLog, StoreError> {
+    pub fn start(path: &Path) -> Result<Recorder, StoreError> {
         let conn = super::open(path)?;
         let (tx, rx) = sync_channel(QUEUE_DEPTH);
         std::thread::Builder::new()
@@ -58,7 +73,7 @@ impl RequestLog {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(RequestLog { tx })
+        Ok(Recorder { tx })
     }
 
     /// Queues a record; never blocks. A full queue drops the record with a warning.
@@ -71,6 +86,13 @@ impl RequestLog {
             Err(TrySendError::Disconnected(_)) => {
                 tracing::warn!("request log writer stopped; a record was dropped")
             }
+        }
+    }
+
+    /// Queues a quota reading for the history; never blocks.
+    pub fn quota_reading(&self, row: QuotaRow) {
+        if self.tx.try_send(Message::Quota(row)).is_err() {
+            tracing::debug!("quota history is behind; a reading was dropped");
         }
     }
 
@@ -88,11 +110,13 @@ impl RequestLog {
 fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
     while let Ok(first) = rx.recv() {
         let mut batch = Vec::new();
+        let mut quota = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Record(record) => batch.push(*record),
+                Message::Quota(row) => quota.push(row),
                 Message::Flush(done) => flushes.push(done),
             }
             if batch.len() < 256 {
@@ -102,6 +126,11 @@ fn write_loop(mut conn: Connection, rx: Receiver<Message>) {
         if !batch.is_empty() {
             if let Err(error) = insert_batch(&mut conn, &batch) {
                 tracing::warn!(%error, records = batch.len(), "cannot write the request log");
+            }
+        }
+        if !quota.is_empty() {
+            if let Err(error) = insert_quota(&mut conn, &quota) {
+                tracing::warn!(%error, "cannot write the quota history");
             }
         }
         for done in flushes {
@@ -139,6 +168,54 @@ fn insert_batch(conn: &mut Connection, batch: &[RequestRecord]) -> rusqlite::Res
         }
     }
     tx.commit()
+}
+
+fn insert_quota(conn: &mut Connection, rows: &[QuotaRow]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut stmt = tx.prepare_cached(
+            "INSERT INTO quota_readings (at, source, window, percent, resets_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        for r in rows {
+            stmt.execute(params![
+                r.at.to_rfc3339(),
+                r.source,
+                r.window,
+                r.percent,
+                r.resets_at.map(|t| t.to_rfc3339()),
+            ])?;
+        }
+        let cutoff = Utc::now() - chrono::Duration::days(QUOTA_HISTORY_DAYS);
+        tx.execute(
+            "DELETE FROM quota_readings WHERE at < ?1",
+            [cutoff.to_rfc3339()],
+        )?;
+    }
+    tx.commit()
+}
+
+/// Quota readings since `since`, oldest first.
+pub fn quota_history(conn: &Connection, since: DateTime<Utc>) -> rusqlite::Result<Vec<QuotaRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT at, source, window, percent, resets_at FROM quota_readings
+         WHERE at >= ?1 ORDER BY at, id",
+    )?;
+    let parse = |text: String| {
+        DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    };
+    let rows = stmt.query_map([since.to_rfc3339()], |row| {
+        Ok(QuotaRow {
+            at: parse(row.get(0)?),
+            source: row.get(1)?,
+            window: row.get(2)?,
+            percent: row.get(3)?,
+            resets_at: row.get::<_, Option<String>>(4)?.map(parse),
+        })
+    })?;
+    rows.collect()
 }
 
 /// The most recent records, newest first.
