@@ -194,3 +194,22 @@ fn load_or_create_writes_the_commented_defaults_once() {
     let config = Config::load_or_create(&path).unwrap();
     assert_eq!(config.server.listen.port(), 9999);
 }
+
+#[test]
+fn the_usage_endpoint_only_goes_to_anthropic_or_loopback() {
+    let found =
+        problems("[quota]\nusage_api = true\nusage_api_url = \"https://evil.example/usage\"\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].starts_with(
+        r#"quota.usage_api_url: "https://evil.example/usage" must be https://api.anthropic.com"#
+    ));
+    let config = parse("[quota]\nusage_api = true\n").unwrap();
+    let usage = config.quota.usage_api.unwrap();
+    assert_eq!(
+        usage.url.as_str(),
+        "https://api.anthropic.com/api/oauth/usage"
+    );
+    assert_eq!(usage.interval, Duration::from_secs(300));
+    assert!(parse("[quota]\nusage_api = true\nusage_api_interval_secs = 60\n").is_err());
+    assert!(parse("").unwrap().quota.usage_api.is_none());
+}

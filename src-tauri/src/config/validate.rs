@@ -224,7 +224,12 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
         1,
     );
     let header_ttl = seconds("header_ttl_secs", raw.header_ttl_secs, 600, 1);
-    let usage_interval = seconds("usage_api_interval_secs", raw.usage_api_interval_secs, 300, 300);
+    let usage_interval = seconds(
+        "usage_api_interval_secs",
+        raw.usage_api_interval_secs,
+        300,
+        300,
+    );
     let usage_api = if raw.usage_api.unwrap_or(false) {
         let text = raw
             .usage_api_url
@@ -234,9 +239,7 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
         // The token goes to Anthropic (or a test server on this machine), nowhere else.
         let url = url.filter(|url| {
             let trusted = url.host_str() == Some("api.anthropic.com") && url.scheme() == "https"
-                || url
-                    .host_str()
-                    .is_some_and(|h| crate::proxy::is_loopback_host(h));
+                || url.host_str().is_some_and(crate::proxy::is_loopback_host);
             if !trusted {
                 problems.add(
                     "quota.usage_api_url",

@@ -97,7 +97,9 @@ async fn forward(state: ProxyState, request: Request, is_messages: bool) -> Resp
         Ok(upstream) => {
             if provider.credentials == Credentials::PassThrough {
                 // Anthropic's own answer: its rate-limit headers and 429s are the quota.
-                state.quota.observe_response(upstream.status(), upstream.headers());
+                state
+                    .quota
+                    .observe_response(upstream.status(), upstream.headers());
             }
             if upstream.status().is_server_error() {
                 state

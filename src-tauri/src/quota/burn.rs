@@ -61,11 +61,7 @@ impl History {
 }
 
 /// When `percent` reaches 100 at `rate` percent per hour; `None` when not rising.
-pub fn projected_exhaustion(
-    percent: f64,
-    rate: f64,
-    now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+pub fn projected_exhaustion(percent: f64, rate: f64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if rate <= 0.01 {
         return None;
     }

@@ -50,7 +50,10 @@ pub fn parse(headers: &HeaderMap) -> HeaderReport {
         ..HeaderReport::default()
     };
     for (window, key) in [(Window::FiveHour, "5h"), (Window::SevenDay, "7d")] {
-        let utilization = number(headers, &format!("anthropic-ratelimit-unified-{key}-utilization"));
+        let utilization = number(
+            headers,
+            &format!("anthropic-ratelimit-unified-{key}-utilization"),
+        );
         if let Some(fraction) = utilization {
             report.readings.push(Reading {
                 window,
@@ -102,7 +105,9 @@ pub fn rate_limited_until(headers: &HeaderMap, now: DateTime<Utc>) -> DateTime<U
     }
     let exhausted_reset = ["requests", "tokens", "input-tokens", "output-tokens"]
         .into_iter()
-        .filter(|kind| number(headers, &format!("anthropic-ratelimit-{kind}-remaining")) == Some(0.0))
+        .filter(|kind| {
+            number(headers, &format!("anthropic-ratelimit-{kind}-remaining")) == Some(0.0)
+        })
         .filter_map(|kind| rfc3339(headers, &format!("anthropic-ratelimit-{kind}-reset")))
         .max();
     exhausted_reset.unwrap_or(now + chrono::Duration::seconds(60))
@@ -128,7 +133,10 @@ mod tests {
     const UNIFIED: &[(&str, &str)] = &[
         ("anthropic-ratelimit-unified-status", "allowed_warning"),
         ("anthropic-ratelimit-unified-reset", "1764100800"),
-        ("anthropic-ratelimit-unified-representative-claim", "five_hour"),
+        (
+            "anthropic-ratelimit-unified-representative-claim",
+            "five_hour",
+        ),
         ("anthropic-ratelimit-unified-5h-status", "allowed_warning"),
         ("anthropic-ratelimit-unified-5h-utilization", "0.91"),
         ("anthropic-ratelimit-unified-5h-reset", "1764100800"),
@@ -145,10 +153,16 @@ mod tests {
         ("anthropic-ratelimit-requests-reset", "2026-11-25T18:00:01Z"),
         ("anthropic-ratelimit-input-tokens-limit", "400000"),
         ("anthropic-ratelimit-input-tokens-remaining", "100000"),
-        ("anthropic-ratelimit-input-tokens-reset", "2026-11-25T18:00:30Z"),
+        (
+            "anthropic-ratelimit-input-tokens-reset",
+            "2026-11-25T18:00:30Z",
+        ),
         ("anthropic-ratelimit-output-tokens-limit", "80000"),
         ("anthropic-ratelimit-output-tokens-remaining", "80000"),
-        ("anthropic-ratelimit-output-tokens-reset", "2026-11-25T18:00:00Z"),
+        (
+            "anthropic-ratelimit-output-tokens-reset",
+            "2026-11-25T18:00:00Z",
+        ),
     ];
 
     #[test]
@@ -159,7 +173,10 @@ mod tests {
         assert_eq!(report.readings.len(), 2);
         assert_eq!(report.readings[0].window, Window::FiveHour);
         assert!((report.readings[0].percent - 91.0).abs() < 1e-9);
-        assert_eq!(report.readings[0].resets_at.unwrap().timestamp(), 1764100800);
+        assert_eq!(
+            report.readings[0].resets_at.unwrap().timestamp(),
+            1764100800
+        );
         assert_eq!(report.readings[1].window, Window::SevenDay);
         assert!((report.readings[1].percent - 37.0).abs() < 1e-9);
     }
@@ -171,7 +188,10 @@ mod tests {
         let reading = &report.readings[0];
         assert_eq!(reading.window, Window::ApiKey);
         assert!((reading.percent - 75.0).abs() < 1e-9);
-        assert_eq!(reading.resets_at.unwrap().to_rfc3339(), "2026-11-25T18:00:30+00:00");
+        assert_eq!(
+            reading.resets_at.unwrap().to_rfc3339(),
+            "2026-11-25T18:00:30+00:00"
+        );
     }
 
     #[test]
@@ -211,6 +231,9 @@ mod tests {
             now,
         );
         assert_eq!(until.to_rfc3339(), "2025-11-24T17:00:00+00:00");
-        assert_eq!((rate_limited_until(&HeaderMap::new(), now) - now).num_seconds(), 60);
+        assert_eq!(
+            (rate_limited_until(&HeaderMap::new(), now) - now).num_seconds(),
+            60
+        );
     }
 }

@@ -25,7 +25,11 @@ pub fn plain_level(thresholds: &Thresholds, percent: f64) -> QuotaLevel {
 
 /// The level after `previous`: up at once when a threshold is reached; down only once the
 /// percent is `hysteresis` points below the threshold of the level being left.
-pub fn next_level(thresholds: &Thresholds, previous: Option<QuotaLevel>, percent: f64) -> QuotaLevel {
+pub fn next_level(
+    thresholds: &Thresholds,
+    previous: Option<QuotaLevel>,
+    percent: f64,
+) -> QuotaLevel {
     let plain = plain_level(thresholds, percent);
     let Some(previous) = previous else {
         return plain;
@@ -71,12 +75,21 @@ mod tests {
     #[test]
     fn hysteresis_sequences() {
         let table: &[(&[f64], &[QuotaLevel])] = &[
-            (&[89.0, 91.0, 88.0, 86.0], &[Warning, Critical, Critical, Warning]),
-            (&[10.0, 50.0, 49.0, 47.5, 46.9], &[Normal, Caution, Caution, Caution, Normal]),
+            (
+                &[89.0, 91.0, 88.0, 86.0],
+                &[Warning, Critical, Critical, Warning],
+            ),
+            (
+                &[10.0, 50.0, 49.0, 47.5, 46.9],
+                &[Normal, Caution, Caution, Caution, Normal],
+            ),
             (&[95.0, 40.0], &[Critical, Normal]),
             (&[95.0, 72.5], &[Critical, Warning]),
             (&[95.0, 71.9], &[Critical, Caution]),
-            (&[74.0, 75.0, 74.9, 72.0, 71.99], &[Caution, Warning, Warning, Warning, Caution]),
+            (
+                &[74.0, 75.0, 74.9, 72.0, 71.99],
+                &[Caution, Warning, Warning, Warning, Caution],
+            ),
             (&[0.0, 100.0, 120.0], &[Normal, Critical, Critical]),
         ];
         for (sequence, expected) in table {

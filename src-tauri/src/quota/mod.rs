@@ -197,11 +197,14 @@ impl Default for QuotaSnapshot {
 }
 
 impl QuotaSnapshot {
-    /// Equal for the user: everything but the time of computation.
+    /// Equal for the user: everything but when it was computed and when each reading
+    /// arrived (a new reading with the same value changes nothing worth publishing).
     pub fn same_as(&self, other: &QuotaSnapshot) -> bool {
         let mut a = self.clone();
         a.updated_at = other.updated_at;
-        a.readings.clone_from(&other.readings);
+        for (mine, theirs) in a.readings.iter_mut().zip(&other.readings) {
+            mine.at = theirs.at;
+        }
         a == *other
     }
 }

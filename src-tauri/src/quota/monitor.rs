@@ -51,7 +51,9 @@ fn freshness(config: &QuotaConfig) -> Freshness {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // The data stays consistent even if a holder panicked: recover the guard.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl QuotaMonitor {
@@ -86,7 +88,12 @@ impl QuotaMonitor {
             ));
         }
         if let Some(usage) = &config.usage_api {
-            tokio::spawn(super::usage_api::poll(self.clone(), http, usage.clone(), shutdown));
+            tokio::spawn(super::usage_api::poll(
+                self.clone(),
+                http,
+                usage.clone(),
+                shutdown,
+            ));
         }
     }
 
@@ -146,7 +153,8 @@ impl QuotaMonitor {
         let mut last = lock(&self.shared.last_persisted);
         for reading in readings {
             let due = last.get(&reading.window).is_none_or(|(at, percent)| {
-                now - *at >= HISTORY_EVERY || (reading.percent - percent).abs() >= HISTORY_MIN_CHANGE
+                now - *at >= HISTORY_EVERY
+                    || (reading.percent - percent).abs() >= HISTORY_MIN_CHANGE
             });
             if !due {
                 continue;

@@ -90,10 +90,7 @@ impl Tracker {
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         let expiries = self.readings.values().map(|s| s.at + self.ttl(s.source));
         let resets = self.readings.values().filter_map(|s| s.reading.resets_at);
-        expiries
-            .chain(resets)
-            .chain(self.rate_limited_until)
-            .min()
+        expiries.chain(resets).chain(self.rate_limited_until).min()
     }
 
     pub fn snapshot(&mut self, now: DateTime<Utc>) -> QuotaSnapshot {
@@ -156,7 +153,10 @@ impl Tracker {
         snapshot.reason = match (self.rate_limited_until, &binding, level) {
             (Some(until), _, _) => {
                 snapshot.state = QuotaState::Critical;
-                format!("Anthropic answered 429 (rate limited) until {}", clock(until))
+                format!(
+                    "Anthropic answered 429 (rate limited) until {}",
+                    clock(until)
+                )
             }
             (None, Some(s), Some(level)) => self.explain(s, level),
             _ => "no fresh quota reading; routing as normal".to_owned(),
@@ -246,7 +246,10 @@ mod tests {
         let mut tracker = tracker();
         tracker.observe(
             Source::Headers,
-            &[reading(Window::FiveHour, 63.0), reading(Window::SevenDay, 81.0)],
+            &[
+                reading(Window::FiveHour, 63.0),
+                reading(Window::SevenDay, 81.0),
+            ],
             t(0),
         );
         tracker.observe(Source::Dashboard, &[reading(Window::Dashboard, 40.0)], t(0));
@@ -255,7 +258,13 @@ mod tests {
         assert_eq!(snapshot.percent, Some(81.0));
         assert_eq!(snapshot.window, Some(Window::SevenDay));
         assert_eq!(snapshot.source, Some(Source::Headers));
-        assert!(snapshot.reason.starts_with("7d window at 81% (warning ≥ 75%)"), "{}", snapshot.reason);
+        assert!(
+            snapshot
+                .reason
+                .starts_with("7d window at 81% (warning ≥ 75%)"),
+            "{}",
+            snapshot.reason
+        );
         assert_eq!(snapshot.readings.len(), 3);
     }
 
@@ -312,7 +321,11 @@ mod tests {
         let mut tracker = tracker();
         let mut states = Vec::new();
         for (i, percent) in [89.0, 91.0, 88.0, 86.0].into_iter().enumerate() {
-            tracker.observe(Source::Headers, &[reading(Window::FiveHour, percent)], t(i as i64));
+            tracker.observe(
+                Source::Headers,
+                &[reading(Window::FiveHour, percent)],
+                t(i as i64),
+            );
             states.push(tracker.snapshot(t(i as i64)).state);
         }
         assert_eq!(

@@ -58,7 +58,10 @@ pub async fn poll(
             }
             Err(Problem::RateLimited) => {
                 wait = (wait * 2).min(std::time::Duration::from_secs(3600));
-                tracing::info!(retry_in_secs = wait.as_secs(), "usage endpoint rate-limited; backing off");
+                tracing::info!(
+                    retry_in_secs = wait.as_secs(),
+                    "usage endpoint rate-limited; backing off"
+                );
             }
             Err(Problem::Other(problem)) => {
                 if problem != last_problem {
@@ -90,9 +93,9 @@ async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Vec<Re
             config.credentials_file.display()
         ))
     })?;
-    let oauth = credentials
-        .oauth
-        .ok_or_else(|| Problem::Other("no Claude subscription login in the credentials file".into()))?;
+    let oauth = credentials.oauth.ok_or_else(|| {
+        Problem::Other("no Claude subscription login in the credentials file".into())
+    })?;
     if oauth
         .expires_at
         .is_some_and(|ms| ms <= Utc::now().timestamp_millis())
@@ -101,8 +104,9 @@ async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Vec<Re
             "Claude Code's login token has expired; it refreshes when Claude Code runs".into(),
         ));
     }
-    let mut bearer = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", oauth.access_token))
-        .map_err(|_| Problem::Other("the stored token is not a valid header value".into()))?;
+    let mut bearer =
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", oauth.access_token))
+            .map_err(|_| Problem::Other("the stored token is not a valid header value".into()))?;
     bearer.set_sensitive(true);
     let response = http
         .get(config.url.clone())
@@ -111,27 +115,35 @@ async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Vec<Re
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
-        .map_err(|e| Problem::Other(format!("unreachable: {}", crate::providers::root_cause(&e))))?;
+        .map_err(|e| {
+            Problem::Other(format!("unreachable: {}", crate::providers::root_cause(&e)))
+        })?;
     if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Err(Problem::RateLimited);
     }
     if !response.status().is_success() {
-        return Err(Problem::Other(format!("answered HTTP {}", response.status().as_u16())));
+        return Err(Problem::Other(format!(
+            "answered HTTP {}",
+            response.status().as_u16()
+        )));
     }
     let usage: Usage = response
         .json()
         .await
         .map_err(|_| Problem::Other("answered something unexpected".into()))?;
-    Ok([(Window::FiveHour, usage.five_hour), (Window::SevenDay, usage.seven_day)]
-        .into_iter()
-        .filter_map(|(window, w)| {
-            let w = w?;
-            let percent = w.utilization.filter(|p| p.is_finite() && *p >= 0.0)?;
-            Some(Reading {
-                window,
-                percent,
-                resets_at: w.resets_at,
-            })
+    Ok([
+        (Window::FiveHour, usage.five_hour),
+        (Window::SevenDay, usage.seven_day),
+    ]
+    .into_iter()
+    .filter_map(|(window, w)| {
+        let w = w?;
+        let percent = w.utilization.filter(|p| p.is_finite() && *p >= 0.0)?;
+        Some(Reading {
+            window,
+            percent,
+            resets_at: w.resets_at,
         })
-        .collect())
+    })
+    .collect())
 }

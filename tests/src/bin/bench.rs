@@ -3,7 +3,12 @@
 //!
 //! `cargo run --release -p pai-e2e --bin bench [-- --quick]`
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
 
 use std::time::{Duration, Instant};
 
@@ -156,7 +161,10 @@ async fn main() {
     let direct_rps = direct_rps.iter().sum::<f64>() / direct_rps.len() as f64;
     let proxied_rps = proxied_rps.iter().sum::<f64>() / proxied_rps.len() as f64;
 
-    println!("PAI Orchestrator proxy benchmark (mock upstream on loopback, {} rounds at c=1)", rounds);
+    println!(
+        "PAI Orchestrator proxy benchmark (mock upstream on loopback, {} rounds at c=1)",
+        rounds
+    );
     println!("| measure | direct | proxied | ratio / added |");
     println!("|---|---|---|---|");
     println!(
