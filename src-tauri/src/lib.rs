@@ -19,3 +19,4 @@ pub mod proxy;
 pub mod quota;
 pub mod status;
 pub mod store;
+pub mod translate;

@@ -1,0 +1,232 @@
+//! Recorded-shape OpenAI streams, fragmented every way backends do, must all become a valid
+//! Anthropic event sequence with the same final message.
+
+use serde_json::{json, Value};
+
+use super::StreamTranslator;
+
+fn sse(chunks: &[Value]) -> String {
+    let mut out = String::new();
+    for chunk in chunks {
+        out.push_str(&format!("data: {chunk}\n\n"));
+    }
+    out.push_str("data: [DONE]\n\n");
+    out
+}
+
+fn chunk(delta: Value, finish: Option<&str>) -> Value {
+    json!({"id": "chatcmpl-9", "object": "chat.completion.chunk", "model": "local-model",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+/// Replays Anthropic SSE as a strict client would: checks the event order and builds the
+/// final message.
+fn accumulate(text: &str) -> Value {
+    let mut message = Value::Null;
+    let mut open: Option<usize> = None;
+    let mut partial_json: Vec<String> = Vec::new();
+    let mut stopped = false;
+    for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
+        let mut lines = block.lines();
+        let name = lines.next().unwrap().strip_prefix("event: ").unwrap();
+        let data: Value =
+            serde_json::from_str(lines.next().unwrap().strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(data["type"], name);
+        assert!(!stopped, "event after message_stop: {name}");
+        match name {
+            "message_start" => {
+                assert!(message.is_null(), "two message_start");
+                message = data["message"].clone();
+            }
+            "content_block_start" => {
+                assert!(open.is_none(), "block opened while another is open");
+                let index = data["index"].as_u64().unwrap() as usize;
+                assert_eq!(index, message["content"].as_array().unwrap().len(), "indices in order");
+                message["content"].as_array_mut().unwrap().push(data["content_block"].clone());
+                partial_json.push(String::new());
+                open = Some(index);
+            }
+            "content_block_delta" => {
+                let index = data["index"].as_u64().unwrap() as usize;
+                assert_eq!(open, Some(index), "delta for a block that is not open");
+                let delta = &data["delta"];
+                match delta["type"].as_str().unwrap() {
+                    "text_delta" => {
+                        let text = message["content"][index]["text"].as_str().unwrap().to_owned()
+                            + delta["text"].as_str().unwrap();
+                        message["content"][index]["text"] = json!(text);
+                    }
+                    "input_json_delta" => {
+                        partial_json[index].push_str(delta["partial_json"].as_str().unwrap())
+                    }
+                    other => panic!("unexpected delta {other}"),
+                }
+            }
+            "content_block_stop" => {
+                let index = data["index"].as_u64().unwrap() as usize;
+                assert_eq!(open, Some(index));
+                if message["content"][index]["type"] == "tool_use" {
+                    let json = &partial_json[index];
+                    message["content"][index]["input"] = if json.is_empty() {
+                        json!({})
+                    } else {
+                        serde_json::from_str(json).unwrap()
+                    };
+                }
+                open = None;
+            }
+            "message_delta" => {
+                assert!(open.is_none(), "message_delta with a block open");
+                message["stop_reason"] = data["delta"]["stop_reason"].clone();
+                message["usage"]["output_tokens"] = data["usage"]["output_tokens"].clone();
+            }
+            "message_stop" => stopped = true,
+            "error" => {
+                message["error"] = data["error"].clone();
+                stopped = true;
+            }
+            other => panic!("unknown event {other}"),
+        }
+    }
+    assert!(stopped, "the stream never ended");
+    message
+}
+
+/// Translates `input` fed in pieces of `size` bytes.
+fn translate(input: &str, size: usize) -> String {
+    let mut translator = StreamTranslator::new("requested-model", 10);
+    let mut out = String::new();
+    for piece in input.as_bytes().chunks(size) {
+        out.push_str(&translator.feed(piece));
+    }
+    out.push_str(&translator.finish());
+    out
+}
+
+fn final_message(input: &str) -> Value {
+    let whole = accumulate(&translate(input, input.len().max(1)));
+    // Any chunk boundaries give the same final message.
+    for size in [1, 2, 3, 5, 7, 13, 64, 257] {
+        assert_eq!(accumulate(&translate(input, size)), whole, "chunk size {size}");
+    }
+    whole
+}
+
+#[test]
+fn text_stream_with_usage_chunk_and_null_choices() {
+    let mut chunks = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+    for word in ["Hello", ", ", "world", "!"] {
+        chunks.push(chunk(json!({"content": word}), None));
+    }
+    chunks.push(chunk(json!({}), Some("stop")));
+    chunks.push(json!({"id": "chatcmpl-9", "choices": null, "usage": {"prompt_tokens": 31, "completion_tokens": 4}}));
+    let message = final_message(&sse(&chunks));
+    assert_eq!(message["content"], json!([{"type": "text", "text": "Hello, world!"}]));
+    assert_eq!(message["stop_reason"], "end_turn");
+    assert_eq!(message["usage"]["output_tokens"], 4);
+    assert_eq!(message["model"], "local-model");
+    assert_eq!(message["id"], "msg_chatcmpl-9");
+}
+
+#[test]
+fn a_tool_call_streamed_in_fragments_after_text() {
+    let chunks = vec![
+        chunk(json!({"content": "I'll run it."}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": ""}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"comm"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "and\": \"ls -la\"}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+    ];
+    let message = final_message(&sse(&chunks));
+    assert_eq!(message["content"][0], json!({"type": "text", "text": "I'll run it."}));
+    assert_eq!(
+        message["content"][1],
+        json!({"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls -la"}})
+    );
+    assert_eq!(message["stop_reason"], "tool_use");
+}
+
+#[test]
+fn arguments_in_one_chunk_missing_index_and_no_done() {
+    let chunks = [
+        chunk(json!({"tool_calls": [{"id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\": \"/tmp/x\"}"}}]}), None),
+        // Some backends report "stop" although they called a tool.
+        chunk(json!({}), Some("stop")),
+    ];
+    let mut input = String::new();
+    for c in &chunks {
+        input.push_str(&format!("data: {c}\n\n"));
+    }
+    let message = final_message(&input);
+    assert_eq!(message["content"][0]["name"], "Read");
+    assert_eq!(message["content"][0]["input"], json!({"file_path": "/tmp/x"}));
+    assert_eq!(message["stop_reason"], "tool_use");
+}
+
+#[test]
+fn parallel_calls_interleaved_become_sequential_blocks() {
+    let chunks = vec![
+        chunk(json!({"tool_calls": [
+            {"index": 0, "id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\":"}},
+            {"index": 1, "id": "call_b", "function": {"name": "Grep", "arguments": "{\"pattern\":"}}
+        ]}), None),
+        chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": " \"TODO\"}"}}]}), None),
+        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": " \"a.rs\"}"}}]}), None),
+        chunk(json!({}), Some("tool_calls")),
+    ];
+    let message = final_message(&sse(&chunks));
+    let content = message["content"].as_array().unwrap();
+    assert_eq!(content.len(), 2);
+    assert_eq!(content[0]["id"], "call_a");
+    assert_eq!(content[0]["input"], json!({"file_path": "a.rs"}));
+    assert_eq!(content[1]["id"], "call_b");
+    assert_eq!(content[1]["input"], json!({"pattern": "TODO"}));
+}
+
+#[test]
+fn reasoning_deltas_are_dropped_and_crlf_lines_read() {
+    let chunks = [
+        chunk(json!({"reasoning_content": "Let me think"}), None),
+        chunk(json!({"reasoning": "more thought"}), None),
+        chunk(json!({"content": "Answer"}), Some("length")),
+    ];
+    let mut input = String::new();
+    for c in &chunks {
+        input.push_str(&format!("data: {c}\r\n\r\n"));
+    }
+    input.push_str(": keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n");
+    let message = final_message(&input);
+    assert_eq!(message["content"], json!([{"type": "text", "text": "Answer"}]));
+    assert_eq!(message["stop_reason"], "max_tokens");
+}
+
+#[test]
+fn an_empty_stream_still_makes_a_valid_message() {
+    let message = final_message("");
+    assert_eq!(message["content"], json!([{"type": "text", "text": ""}]));
+    assert_eq!(message["stop_reason"], "end_turn");
+}
+
+#[test]
+fn an_error_chunk_becomes_an_error_event() {
+    let input = format!(
+        "data: {}\n\ndata: {}\n\n",
+        chunk(json!({"content": "partial"}), None),
+        json!({"error": {"message": "model crashed", "type": "server_error"}})
+    );
+    let message = accumulate(&translate(&input, 9));
+    assert_eq!(message["error"]["type"], "api_error");
+    assert_eq!(message["error"]["message"], "model crashed");
+}
+
+#[test]
+fn fail_ends_the_stream_once() {
+    let mut translator = StreamTranslator::new("m", 1);
+    let started = translator.feed(format!("data: {}\n\n", chunk(json!({"content": "x"}), None)).as_bytes());
+    assert!(started.starts_with("event: message_start"));
+    let error = translator.fail("overloaded_error", "upstream went away");
+    assert!(error.starts_with("event: error\n"));
+    assert!(translator.is_done());
+    assert_eq!(translator.fail("api_error", "again"), "");
+    assert_eq!(translator.finish(), "");
+}
