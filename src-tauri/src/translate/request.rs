@@ -317,3 +317,6 @@ fn tool_choice(choice: &Value) -> Option<Value> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
