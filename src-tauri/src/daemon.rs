@@ -11,9 +11,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::providers::HealthBoard;
+use crate::providers::{HealthBoard, Providers};
 use crate::proxy::{self, ProxyState};
 use crate::quota::QuotaMonitor;
+use crate::router::ModeSwitch;
 use crate::store::{self, Recorder, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +29,9 @@ pub enum DaemonError {
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
+
+/// How often providers are checked (models, loaded model, reachability).
+const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// What the core needs to start.
 pub struct DaemonOptions {
@@ -58,11 +62,24 @@ impl Daemon {
         let shutdown = CancellationToken::new();
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
         quota.start(&config.quota, http.clone(), shutdown.clone());
+        let health = HealthBoard::default();
+        let providers = Arc::new(ArcSwap::from_pointee(Providers::from_config(
+            &config, &health,
+        )));
+        tokio::spawn(crate::providers::run_health_checks(
+            providers.clone(),
+            health.clone(),
+            http.clone(),
+            HEALTH_CHECK_EVERY,
+            shutdown.clone(),
+        ));
         let state = ProxyState {
             config: Arc::new(ArcSwap::from_pointee(config)),
             http,
             recorder,
-            health: HealthBoard::default(),
+            health,
+            providers,
+            mode: ModeSwitch::default(),
             quota,
             started: Instant::now(),
             listen: local_addr,

@@ -17,6 +17,7 @@ pub mod logging;
 pub mod providers;
 pub mod proxy;
 pub mod quota;
+pub mod router;
 pub mod status;
 pub mod store;
 pub mod translate;

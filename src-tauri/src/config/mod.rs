@@ -75,6 +75,7 @@ pub struct Config {
     pub quota: QuotaConfig,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
+    pub classify: crate::classify::ClassifyRules,
 }
 
 #[derive(Debug, Clone)]
@@ -186,6 +187,9 @@ impl fmt::Debug for Secret {
 pub struct RoutingConfig {
     pub matrix: Matrix,
     pub fallback: Vec<Target>,
+    /// Route as if one state higher when the quota is projected to run out before its reset.
+    pub predictive: bool,
+    pub breaker: crate::providers::BreakerConfig,
 }
 
 /// The decision matrix: quota level x complexity -> targets tried in order.

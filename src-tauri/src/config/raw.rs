@@ -17,6 +17,8 @@ pub struct RawConfig {
     pub providers: Option<Vec<RawProvider>>,
     #[serde(default)]
     pub routing: RawRouting,
+    #[serde(default)]
+    pub classify: crate::classify::ClassifyRules,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -106,4 +108,9 @@ pub struct RawOpenAiProvider {
 pub struct RawRouting {
     pub fallback: Option<Vec<String>>,
     pub matrix: Option<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
+    /// Route as if one state higher when the quota runs out before its reset.
+    pub predictive: Option<bool>,
+    pub breaker_failures: Option<usize>,
+    pub breaker_window_secs: Option<u64>,
+    pub breaker_cooldown_secs: Option<u64>,
 }

@@ -48,6 +48,8 @@ pub(super) fn validate(
     let quota = quota(&raw.quota, &mut problems);
     let raw_providers = raw.providers.or(defaults.providers).unwrap_or_default();
     let providers = providers(&raw_providers, env, &mut problems);
+    let breaker = breaker(&raw.routing, &mut problems);
+    let predictive = raw.routing.predictive.unwrap_or(true);
     let matrix_raw = raw
         .routing
         .matrix
@@ -72,6 +74,15 @@ pub(super) fn validate(
         })
         .collect();
 
+    let classify = raw.classify;
+    if classify.simple_at_most >= classify.complex_at_least {
+        problems.add(
+            "classify.simple_at_most",
+            classify.simple_at_most,
+            "must be below classify.complex_at_least",
+        );
+    }
+
     if !problems.0.is_empty() {
         return Err(ConfigError::Invalid(problems.0));
     }
@@ -79,8 +90,34 @@ pub(super) fn validate(
         server,
         quota,
         providers,
-        routing: RoutingConfig { matrix, fallback },
+        routing: RoutingConfig {
+            matrix,
+            fallback,
+            predictive,
+            breaker,
+        },
+        classify,
     })
+}
+
+fn breaker(
+    raw: &super::raw::RawRouting,
+    problems: &mut Problems,
+) -> crate::providers::BreakerConfig {
+    let defaults = crate::providers::BreakerConfig::default();
+    let failures = raw.breaker_failures.unwrap_or(defaults.failures);
+    if failures == 0 {
+        problems.add("routing.breaker_failures", failures, "must be at least 1");
+    }
+    crate::providers::BreakerConfig {
+        failures: failures.max(1),
+        window: raw
+            .breaker_window_secs
+            .map_or(defaults.window, Duration::from_secs),
+        cooldown: raw
+            .breaker_cooldown_secs
+            .map_or(defaults.cooldown, Duration::from_secs),
+    }
 }
 
 fn server(raw: &RawServer, problems: &mut Problems) -> ServerConfig {

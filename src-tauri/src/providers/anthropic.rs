@@ -1,42 +1,121 @@
 //! The `anthropic` provider: Anthropic's Messages API, or any server that speaks it
-//! (LM Studio ≥ 0.4.1, Ollama, llama.cpp). Requests and responses pass through untouched.
+//! (LM Studio ≥ 0.4.1, Ollama, llama.cpp). Requests and responses pass through untouched;
+//! only the model is rewritten when the route names another one.
 
-use axum::http::{HeaderMap, HeaderValue, Method};
+use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
+use futures_util::StreamExt;
 
-use super::ProviderError;
+use super::{
+    own_key, send_with_timeout, MessagesRequest, ModelInfo, Provider, ProviderError, Upstream,
+};
 use crate::config::{Credentials, ProviderConfig};
 use crate::proxy::headers;
 
-/// Sends one request upstream and returns as soon as the response headers arrived; the
-/// body is streamed by the caller.
-pub async fn send(
-    http: &reqwest::Client,
-    provider: &ProviderConfig,
-    method: Method,
-    path_and_query: &str,
-    client_headers: &HeaderMap,
-    body: Bytes,
-) -> Result<reqwest::Response, ProviderError> {
-    let url = upstream_url(provider, path_and_query);
-    let pass = provider.credentials == Credentials::PassThrough;
-    let mut headers = headers::upstream_request(client_headers, pass);
-    if let Credentials::Env { key: Some(key), .. } = &provider.credentials {
-        let mut value = HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadKey {
-            provider: provider.name.clone(),
-        })?;
-        value.set_sensitive(true);
-        headers.insert("x-api-key", value);
+pub struct AnthropicProvider {
+    config: ProviderConfig,
+}
+
+impl AnthropicProvider {
+    pub fn new(config: ProviderConfig) -> Self {
+        AnthropicProvider { config }
     }
-    let request = http.request(method, url).headers(headers).body(body);
-    match tokio::time::timeout(provider.timeout, request.send()).await {
-        Err(_) => Err(ProviderError::Timeout {
-            provider: provider.name.clone(),
-            after: provider.timeout,
-        }),
-        Ok(Err(source)) => Err(ProviderError::from_reqwest(&provider.name, &source)),
-        Ok(Ok(response)) => Ok(response),
+
+    /// Whether this is Anthropic's own API (whose answers carry the Claude quota).
+    pub fn is_anthropic_api(&self) -> bool {
+        self.config.credentials == Credentials::PassThrough
     }
+
+    /// Sends any request upstream as the client made it (headers filtered, credentials
+    /// only when they are the client's to send here).
+    pub async fn send_raw(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Upstream, ProviderError> {
+        let url = upstream_url(&self.config, path_and_query);
+        let pass = self.config.credentials == Credentials::PassThrough;
+        let mut headers = headers::upstream_request(client_headers, pass);
+        if let Some(key) = own_key(&self.config)? {
+            headers.insert("x-api-key", key);
+        }
+        let request = http.request(method, url).headers(headers).body(body);
+        let response = send_with_timeout(&self.config, request).await?;
+        Ok(passthrough(response))
+    }
+}
+
+/// The upstream response as an [`Upstream`], bytes untouched.
+pub fn passthrough(response: reqwest::Response) -> Upstream {
+    let status = response.status();
+    let headers = headers::downstream_response(response.headers());
+    let body = response
+        .bytes_stream()
+        .map(|chunk| chunk.map_err(|e| std::io::Error::other(e.without_url())));
+    Upstream {
+        status,
+        headers,
+        body: Box::pin(body),
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    async fn messages(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        let body = body_for_model(request);
+        self.send_raw(
+            http,
+            Method::POST,
+            request.path_and_query,
+            request.client_headers,
+            body,
+        )
+        .await
+    }
+
+    async fn count_tokens(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        self.messages(http, request).await
+    }
+
+    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+        if self.is_anthropic_api() {
+            return None;
+        }
+        let mut request = http
+            .get(upstream_url(&self.config, "/v1/models"))
+            .timeout(std::time::Duration::from_secs(5));
+        match own_key(&self.config) {
+            Ok(Some(key)) => request = request.header("x-api-key", key),
+            Ok(None) => {}
+            Err(error) => return Some(Err(error.to_string())),
+        }
+        Some(super::openai::list_models(request).await)
+    }
+}
+
+/// The client's body, with `model` replaced when the route asks for another model.
+fn body_for_model(request: &MessagesRequest<'_>) -> Bytes {
+    let requested = request.json.get("model").and_then(|m| m.as_str());
+    if requested == Some(request.model) {
+        return request.body.clone();
+    }
+    let mut json = request.json.clone();
+    json["model"] = serde_json::Value::String(request.model.to_owned());
+    Bytes::from(json.to_string())
 }
 
 /// `base_url` + the client's path and query; a base URL with a path prefix keeps it.

@@ -26,8 +26,9 @@ pub use guard::is_loopback_host;
 pub use health::HealthResponse;
 
 use crate::config::Config;
-use crate::providers::HealthBoard;
+use crate::providers::{HealthBoard, Providers};
 use crate::quota::QuotaMonitor;
+use crate::router::ModeSwitch;
 use crate::store::Recorder;
 
 /// Everything a request handler needs; cheap to clone (all `Arc`s).
@@ -37,6 +38,8 @@ pub struct ProxyState {
     pub http: reqwest::Client,
     pub recorder: Recorder,
     pub health: HealthBoard,
+    pub providers: Arc<ArcSwap<Providers>>,
+    pub mode: ModeSwitch,
     pub quota: QuotaMonitor,
     pub started: Instant,
     /// The address actually bound (the config may say port 0).
@@ -66,7 +69,7 @@ pub fn router(state: ProxyState) -> Router {
         .route("/", get(forward::root).head(forward::root))
         .route("/health", get(health::health))
         .route("/v1/messages", post(forward::messages))
-        .route("/v1/messages/count_tokens", post(forward::messages))
+        .route("/v1/messages/count_tokens", post(forward::count_tokens))
         .route("/v1/{*rest}", any(forward::passthrough))
         .fallback(forward::not_found)
         .layer(axum::middleware::from_fn_with_state(

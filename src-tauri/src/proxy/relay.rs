@@ -1,4 +1,4 @@
-//! Streams an upstream response to the client as it arrives, watching it go by.
+//! Streams a provider's answer to the client as it arrives, watching it go by.
 //!
 //! Chunks are forwarded the moment they arrive and never re-serialised (thinking
 //! signatures stay byte-exact). On the way, usage is read for the request log. When the
@@ -16,25 +16,26 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
 use super::error::ApiError;
-use super::headers;
 use super::usage::{self, SseUsage, Usage};
+use crate::providers::{BodyStream, Upstream};
 use crate::store::{Recorder, RequestRecord};
 
 /// Largest non-streaming body kept aside to read its usage from.
 const MAX_JSON_FOR_USAGE: usize = 4 << 20;
 
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
-
-/// Turns the upstream response into the client's response.
-pub fn relay(upstream: reqwest::Response, mut record: Pending) -> Response {
-    let status = upstream.status();
-    let mut response_headers = headers::downstream_response(upstream.headers());
-    let content_type = response_headers
+/// Turns the provider's answer into the client's response.
+pub fn relay(upstream: Upstream, mut record: Pending) -> Response {
+    let Upstream {
+        status,
+        mut headers,
+        body,
+    } = upstream;
+    let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let is_sse = content_type.starts_with("text/event-stream");
-    let encoded = response_headers.contains_key(header::CONTENT_ENCODING);
+    let encoded = headers.contains_key(header::CONTENT_ENCODING);
     record.record.status = Some(status.as_u16());
     record.ttfb = Some(record.started.elapsed());
     let reader = match (encoded, is_sse) {
@@ -44,10 +45,10 @@ pub fn relay(upstream: reqwest::Response, mut record: Pending) -> Response {
     };
     if is_sse {
         // Tell intermediaries (and curl) not to buffer the event stream.
-        response_headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     }
     let stream = RelayStream {
-        inner: Box::pin(upstream.bytes_stream()),
+        inner: body,
         pending: record,
         reader,
         is_sse,
@@ -55,13 +56,13 @@ pub fn relay(upstream: reqwest::Response, mut record: Pending) -> Response {
     };
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
-    *response.headers_mut() = response_headers;
+    *response.headers_mut() = headers;
     response
 }
 
 /// A request on its way, written to the log when its response ends (however it ends).
 pub struct Pending {
-    pub log: Recorder,
+    pub recorder: Recorder,
     pub record: RequestRecord,
     pub started: Instant,
     pub ttfb: Option<std::time::Duration>,
@@ -69,9 +70,9 @@ pub struct Pending {
 }
 
 impl Pending {
-    pub fn new(log: Recorder, record: RequestRecord, started: Instant) -> Self {
+    pub fn new(recorder: Recorder, record: RequestRecord, started: Instant) -> Self {
         Pending {
-            log,
+            recorder,
             record,
             started,
             ttfb: None,
@@ -92,7 +93,7 @@ impl Pending {
         self.finished = true;
         self.record.latency_ms = ms(self.started.elapsed());
         self.record.ttfb_ms = self.ttfb.map(ms);
-        self.log.record(self.record.clone());
+        self.recorder.record(self.record.clone());
     }
 }
 
@@ -142,7 +143,7 @@ impl UsageReader {
 }
 
 struct RelayStream {
-    inner: ByteStream,
+    inner: BodyStream,
     pending: Pending,
     reader: UsageReader,
     is_sse: bool,
@@ -176,7 +177,7 @@ impl Stream for RelayStream {
             Poll::Ready(Some(Err(error))) => {
                 self.failed = true;
                 let provider = self.pending.record.target.clone().unwrap_or_default();
-                tracing::warn!(provider, error = %super::super::providers::ProviderError::from_reqwest(&provider, &error), "upstream stream broke");
+                tracing::warn!(provider, %error, "upstream stream broke");
                 self.complete("upstream_error");
                 if self.is_sse {
                     // End the stream the way Anthropic ends a failed one, so the client
@@ -186,7 +187,7 @@ impl Stream for RelayStream {
                             .sse_event();
                     Poll::Ready(Some(Ok(Bytes::from(format!("\n\n{event}")))))
                 } else {
-                    Poll::Ready(Some(Err(std::io::Error::other("upstream stream broke"))))
+                    Poll::Ready(Some(Err(error)))
                 }
             }
             Poll::Ready(None) => {

@@ -37,6 +37,10 @@ const MIGRATIONS: &[&str] = &[
         resets_at TEXT
     );
     CREATE INDEX quota_readings_at ON quota_readings(at);",
+    // 3: the routing decision of each request.
+    "ALTER TABLE requests ADD COLUMN complexity TEXT;
+    ALTER TABLE requests ADD COLUMN quota_state TEXT;
+    ALTER TABLE requests ADD COLUMN route_reason TEXT;",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -33,6 +33,10 @@ pub struct RequestRecord {
     pub output_tokens: Option<u64>,
     pub request_bytes: u64,
     pub response_bytes: u64,
+    pub complexity: Option<String>,
+    pub quota_state: Option<String>,
+    /// The routing decision in words.
+    pub route_reason: Option<String>,
 }
 
 /// One quota reading for the history (pruned after 30 days).
@@ -145,8 +149,8 @@ fn insert_batch(conn: &mut Connection, batch: &[RequestRecord]) -> rusqlite::Res
         let mut stmt = tx.prepare_cached(
             "INSERT INTO requests (started_at, method, path, model, stream, target, status,
                 outcome, ttfb_ms, latency_ms, input_tokens, output_tokens, request_bytes,
-                response_bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                response_bytes, complexity, quota_state, route_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         for r in batch {
             stmt.execute(params![
@@ -164,6 +168,9 @@ fn insert_batch(conn: &mut Connection, batch: &[RequestRecord]) -> rusqlite::Res
                 r.output_tokens,
                 r.request_bytes,
                 r.response_bytes,
+                r.complexity,
+                r.quota_state,
+                r.route_reason,
             ])?;
         }
     }
@@ -222,7 +229,8 @@ pub fn quota_history(conn: &Connection, since: DateTime<Utc>) -> rusqlite::Resul
 pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RequestRecord>> {
     let mut stmt = conn.prepare(
         "SELECT started_at, method, path, model, stream, target, status, outcome, ttfb_ms,
-            latency_ms, input_tokens, output_tokens, request_bytes, response_bytes
+            latency_ms, input_tokens, output_tokens, request_bytes, response_bytes,
+            complexity, quota_state, route_reason
          FROM requests ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit as i64], |row| {
@@ -244,6 +252,9 @@ pub fn recent(conn: &Connection, limit: usize) -> rusqlite::Result<Vec<RequestRe
             output_tokens: row.get(11)?,
             request_bytes: row.get(12)?,
             response_bytes: row.get(13)?,
+            complexity: row.get(14)?,
+            quota_state: row.get(15)?,
+            route_reason: row.get(16)?,
         })
     })?;
     rows.collect()

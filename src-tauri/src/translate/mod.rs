@@ -28,7 +28,13 @@ pub fn tool_id(openai_id: Option<&str>, message_id: &str, index: usize) -> Strin
     match openai_id.filter(|id| !id.is_empty()) {
         Some(id) => id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect(),
         None => format!("toolu_{message_id}_{index}"),
     }

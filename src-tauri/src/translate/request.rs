@@ -59,14 +59,20 @@ pub fn to_openai(body: &Value, model: &str, limits: Limits) -> Result<Value, Tra
     }
     let system_parts: Vec<String> = system_parts.into_iter().filter(|s| !s.is_empty()).collect();
     if !system_parts.is_empty() {
-        out_messages.insert(0, json!({"role": "system", "content": system_parts.join("\n\n")}));
+        out_messages.insert(
+            0,
+            json!({"role": "system", "content": system_parts.join("\n\n")}),
+        );
     }
 
     let mut out = Map::new();
     out.insert("model".into(), Value::String(model.to_owned()));
     out.insert("messages".into(), Value::Array(out_messages));
 
-    let requested = object.get("max_tokens").and_then(Value::as_u64).unwrap_or(4096);
+    let requested = object
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(4096);
     let mut max_tokens = requested;
     if let Some(window) = limits.context_window {
         let room = u64::from(window).saturating_sub(u64::from(limits.input_tokens));
@@ -80,7 +86,12 @@ pub fn to_openai(body: &Value, model: &str, limits: Limits) -> Result<Value, Tra
         }
     }
     if let Some(stops) = object.get("stop_sequences").and_then(Value::as_array) {
-        let stops: Vec<Value> = stops.iter().filter(|s| s.is_string()).take(MAX_STOP).cloned().collect();
+        let stops: Vec<Value> = stops
+            .iter()
+            .filter(|s| s.is_string())
+            .take(MAX_STOP)
+            .cloned()
+            .collect();
         if !stops.is_empty() {
             out.insert("stop".into(), Value::Array(stops));
         }
@@ -129,7 +140,10 @@ fn document_text(block: &Value) -> Option<String> {
     let source = block.get("source")?;
     let title = block.get("title").and_then(Value::as_str);
     let text = match source.get("type").and_then(Value::as_str) {
-        Some("text") => source.get("data").and_then(Value::as_str).map(str::to_owned),
+        Some("text") => source
+            .get("data")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
         Some("content") => Some(text_of(source.get("content").unwrap_or(&Value::Null)).join("\n")),
         _ => Some("[a document this model cannot read was omitted]".to_owned()),
     }?;
@@ -143,7 +157,10 @@ fn image_part(block: &Value) -> Option<Value> {
     let source = block.get("source")?;
     let url = match source.get("type").and_then(Value::as_str)? {
         "base64" => {
-            let media = source.get("media_type").and_then(Value::as_str).unwrap_or("image/png");
+            let media = source
+                .get("media_type")
+                .and_then(Value::as_str)
+                .unwrap_or("image/png");
             let data = source.get("data").and_then(Value::as_str)?;
             if data.starts_with("data:") {
                 data.to_owned()
@@ -208,7 +225,10 @@ fn user_message(content: &Value, out: &mut Vec<Value>) {
 }
 
 fn tool_message(block: &Value) -> Value {
-    let id = block.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
+    let id = block
+        .get("tool_use_id")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let mut text = match block.get("content") {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Array(items)) => items
@@ -241,7 +261,11 @@ fn assistant_message(content: &Value, out: &mut Vec<Value>) {
     for block in blocks {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => {
-                if let Some(t) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                if let Some(t) = block
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     text.push(t.to_owned());
                 }
             }
@@ -267,7 +291,11 @@ fn assistant_message(content: &Value, out: &mut Vec<Value>) {
     message.insert("role".into(), json!("assistant"));
     message.insert(
         "content".into(),
-        if text.is_empty() { Value::Null } else { Value::String(text.join("\n\n")) },
+        if text.is_empty() {
+            Value::Null
+        } else {
+            Value::String(text.join("\n\n"))
+        },
     );
     if !calls.is_empty() {
         message.insert("tool_calls".into(), Value::Array(calls));
@@ -285,14 +313,21 @@ fn tools(tools: Option<&Value>) -> Vec<Value> {
         .filter(|t| t.get("input_schema").is_some())
         .collect();
     if custom.len() > MAX_TOOLS {
-        tracing::warn!(tools = custom.len(), kept = MAX_TOOLS, "too many tools for an OpenAI-compatible API; the rest are dropped");
+        tracing::warn!(
+            tools = custom.len(),
+            kept = MAX_TOOLS,
+            "too many tools for an OpenAI-compatible API; the rest are dropped"
+        );
     }
     custom
         .into_iter()
         .take(MAX_TOOLS)
         .map(|tool| {
             let mut function = Map::new();
-            function.insert("name".into(), tool.get("name").cloned().unwrap_or(json!("")));
+            function.insert(
+                "name".into(),
+                tool.get("name").cloned().unwrap_or(json!("")),
+            );
             if let Some(description) = tool.get("description").filter(|d| d.is_string()) {
                 function.insert("description".into(), description.clone());
             }

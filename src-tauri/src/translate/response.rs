@@ -6,7 +6,10 @@ use super::{stop_reason, tool_id};
 
 /// Translates a complete (non-streaming) chat completion.
 pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
-    let id = completion.get("id").and_then(Value::as_str).unwrap_or("completion");
+    let id = completion
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("completion");
     let message_id = format!("msg_{}", sanitize(id));
     let choice = completion.get("choices").and_then(|c| c.get(0));
     let message = choice.and_then(|c| c.get("message"));
@@ -43,9 +46,16 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
     if content.is_empty() {
         content.push(json!({"type": "text", "text": ""}));
     }
-    let finish = choice.and_then(|c| c.get("finish_reason")).and_then(Value::as_str);
+    let finish = choice
+        .and_then(|c| c.get("finish_reason"))
+        .and_then(Value::as_str);
     let usage = completion.get("usage");
-    let tokens = |key: &str| usage.and_then(|u| u.get(key)).and_then(Value::as_u64).unwrap_or(0);
+    let tokens = |key: &str| {
+        usage
+            .and_then(|u| u.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
     json!({
         "id": message_id,
         "type": "message",
@@ -61,7 +71,13 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
 /// Keeps an id to the characters Anthropic ids use.
 pub fn sanitize(id: &str) -> String {
     id.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -84,7 +100,11 @@ pub fn error_message(body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let message = parsed.as_ref().and_then(|v| {
         v.get("error")
-            .and_then(|e| e.get("message").and_then(Value::as_str).or_else(|| e.as_str()))
+            .and_then(|e| {
+                e.get("message")
+                    .and_then(Value::as_str)
+                    .or_else(|| e.as_str())
+            })
             .or_else(|| v.get("message").and_then(Value::as_str))
             .map(str::to_owned)
     });
@@ -111,13 +131,19 @@ mod tests {
         let message = to_anthropic(&completion, "fallback");
         assert_eq!(message["id"], "msg_chatcmpl-123");
         assert_eq!(message["model"], "qwen3-coder");
-        assert_eq!(message["content"][0], json!({"type": "text", "text": "Let me look."}));
+        assert_eq!(
+            message["content"][0],
+            json!({"type": "text", "text": "Let me look."})
+        );
         assert_eq!(
             message["content"][1],
             json!({"type": "tool_use", "id": "call_abc", "name": "Bash", "input": {"command": "ls"}})
         );
         assert_eq!(message["stop_reason"], "tool_use");
-        assert_eq!(message["usage"], json!({"input_tokens": 120, "output_tokens": 15}));
+        assert_eq!(
+            message["usage"],
+            json!({"input_tokens": 120, "output_tokens": 15})
+        );
     }
 
     #[test]
@@ -127,7 +153,8 @@ mod tests {
             ("length", "max_tokens"),
             ("content_filter", "refusal"),
         ] {
-            let completion = json!({"choices": [{"finish_reason": finish, "message": {"content": "x"}}]});
+            let completion =
+                json!({"choices": [{"finish_reason": finish, "message": {"content": "x"}}]});
             assert_eq!(to_anthropic(&completion, "m")["stop_reason"], stop);
         }
         let empty = to_anthropic(&json!({"choices": []}), "m");

@@ -28,8 +28,18 @@ fn clean_node(node: &Value) -> Value {
             for (key, value) in map {
                 match key.as_str() {
                     "$schema" => continue,
-                    "format" if value.as_str().is_some_and(|f| f != "date-time" && f != "enum") => continue,
-                    "pattern" if value.as_str().is_some_and(|p| p.contains("\\p{") || p.contains("\\P{")) => {
+                    "format"
+                        if value
+                            .as_str()
+                            .is_some_and(|f| f != "date-time" && f != "enum") =>
+                    {
+                        continue
+                    }
+                    "pattern"
+                        if value
+                            .as_str()
+                            .is_some_and(|p| p.contains("\\p{") || p.contains("\\P{")) =>
+                    {
                         continue
                     }
                     _ => {}
@@ -78,7 +88,13 @@ mod tests {
                 "additionalProperties": false
             })
         );
-        assert_eq!(clean(&json!(null)), json!({"type": "object", "properties": {}}));
-        assert_eq!(clean(&json!({})), json!({"type": "object", "properties": {}}));
+        assert_eq!(
+            clean(&json!(null)),
+            json!({"type": "object", "properties": {}})
+        );
+        assert_eq!(
+            clean(&json!({})),
+            json!({"type": "object", "properties": {}})
+        );
     }
 }

@@ -111,7 +111,10 @@ impl StreamTranslator {
             return String::new();
         }
         self.done = true;
-        event("error", json!({"type": "error", "error": {"type": kind, "message": message}}))
+        event(
+            "error",
+            json!({"type": "error", "error": {"type": kind, "message": message}}),
+        )
     }
 
     fn line(&mut self, line: &[u8], out: &mut String) {
@@ -147,7 +150,10 @@ impl StreamTranslator {
         }
         self.ensure_started(chunk, out);
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
-            self.prompt_tokens = usage.get("prompt_tokens").and_then(Value::as_u64).or(self.prompt_tokens);
+            self.prompt_tokens = usage
+                .get("prompt_tokens")
+                .and_then(Value::as_u64)
+                .or(self.prompt_tokens);
             self.output_tokens = usage
                 .get("completion_tokens")
                 .and_then(Value::as_u64)
@@ -157,7 +163,11 @@ impl StreamTranslator {
             return;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta.get("content").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        if let Some(text) = delta
+            .get("content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             self.text(text, out);
         }
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
@@ -176,7 +186,11 @@ impl StreamTranslator {
         }
         let id = chunk.get("id").and_then(Value::as_str).unwrap_or("stream");
         let id = format!("msg_{}", sanitize(id));
-        if let Some(model) = chunk.get("model").and_then(Value::as_str).filter(|m| !m.is_empty()) {
+        if let Some(model) = chunk
+            .get("model")
+            .and_then(Value::as_str)
+            .filter(|m| !m.is_empty())
+        {
             self.model = model.to_owned();
         }
         out.push_str(&event(
@@ -232,9 +246,15 @@ impl StreamTranslator {
 
     fn tool_fragment(&mut self, call: &Value, out: &mut String) {
         let index = call.get("index").and_then(Value::as_u64);
-        let id = call.get("id").and_then(Value::as_str).filter(|s| !s.is_empty());
+        let id = call
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let function = call.get("function");
-        let name = function.and_then(|f| f.get("name")).and_then(Value::as_str).filter(|s| !s.is_empty());
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty());
         let arguments = function
             .and_then(|f| f.get("arguments"))
             .and_then(Value::as_str)
@@ -387,7 +407,10 @@ impl StreamTranslator {
         if self.next_block == 0 {
             // Anthropic clients expect at least one block.
             self.open_block(out, json!({"type": "text", "text": ""}));
-            out.push_str(&event("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+            out.push_str(&event(
+                "content_block_stop",
+                json!({"type": "content_block_stop", "index": 0}),
+            ));
         }
         let has_tools = self.tools.iter().any(|t| !t.id.is_empty());
         let mut usage = json!({"output_tokens": self.output_tokens.unwrap_or(0)});

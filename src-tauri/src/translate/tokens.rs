@@ -45,8 +45,14 @@ fn content_bytes(content: &Value) -> usize {
 
 fn block_bytes(block: &Value) -> usize {
     match block.get("type").and_then(Value::as_str) {
-        Some("text") => block.get("text").and_then(Value::as_str).map_or(0, str::len),
-        Some("thinking") => block.get("thinking").and_then(Value::as_str).map_or(0, str::len),
+        Some("text") => block
+            .get("text")
+            .and_then(Value::as_str)
+            .map_or(0, str::len),
+        Some("thinking") => block
+            .get("thinking")
+            .and_then(Value::as_str)
+            .map_or(0, str::len),
         // An image costs about (width*height)/750 tokens; without decoding it, count a
         // typical screenshot's ~1,600 tokens.
         Some("image") => 1600 * BYTES_PER_TOKEN as usize,
@@ -66,7 +72,9 @@ mod tests {
         let empty = json!({"messages": [{"role": "user", "content": ""}]});
         assert!(estimate(&empty) >= 1);
         let short = estimate(&json!({"messages": [{"role": "user", "content": "hello there"}]}));
-        let long = estimate(&json!({"messages": [{"role": "user", "content": "hello there ".repeat(1000)}]}));
+        let long = estimate(
+            &json!({"messages": [{"role": "user", "content": "hello there ".repeat(1000)}]}),
+        );
         assert!(long > short * 100, "{short} {long}");
         // ~12,000 bytes of prose: about 3,400 tokens.
         assert!((3000..4000).contains(&long), "{long}");

@@ -27,7 +27,13 @@ fn a_real_claude_code_request() {
     for gone in ["\"cache_control\":", "\"format\":\"uri\""] {
         assert!(!text.contains(gone), "{gone} survived");
     }
-    for key in ["thinking", "context_management", "output_config", "metadata", "system"] {
+    for key in [
+        "thinking",
+        "context_management",
+        "output_config",
+        "metadata",
+        "system",
+    ] {
         assert!(out.get(key).is_none(), "{key} survived");
     }
     // One system message first: the system blocks and the mid-conversation system message.
@@ -36,9 +42,15 @@ fn a_real_claude_code_request() {
     let system = messages[0]["content"].as_str().unwrap();
     let first_block = body["system"][0]["text"].as_str().unwrap();
     assert!(system.starts_with(first_block));
-    let in_conversation = body["messages"][1]["content"].as_str().map(str::to_owned).unwrap_or_else(|| {
-        body["messages"][1]["content"][0]["text"].as_str().unwrap().to_owned()
-    });
+    let in_conversation = body["messages"][1]["content"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            body["messages"][1]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        });
     assert!(system.contains(&in_conversation));
     assert!(messages[1..].iter().all(|m| m["role"] != "system"));
     assert_eq!(messages.last().unwrap()["role"], "user");
@@ -48,7 +60,9 @@ fn a_real_claude_code_request() {
     for tool in tools {
         assert_eq!(tool["type"], "function");
         assert_eq!(tool["function"]["parameters"]["type"], "object");
-        assert!(tool["function"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+        assert!(tool["function"]["name"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty()));
     }
     assert!(tools.iter().any(|t| t["function"]["name"] == "Bash"));
 }
@@ -139,10 +153,20 @@ fn images_documents_choices_and_sampling() {
     assert_eq!(out["top_p"], 0.9);
     assert!(out.get("top_k").is_none());
     assert_eq!(out["stop"], json!(["a", "b", "c", "d"]));
-    assert_eq!(out["tools"].as_array().unwrap().len(), 1, "server tools are dropped");
-    assert_eq!(out["tool_choice"], json!({"type": "function", "function": {"name": "get"}}));
+    assert_eq!(
+        out["tools"].as_array().unwrap().len(),
+        1,
+        "server tools are dropped"
+    );
+    assert_eq!(
+        out["tool_choice"],
+        json!({"type": "function", "function": {"name": "get"}})
+    );
     assert_eq!(out["parallel_tool_calls"], false);
-    assert_eq!(out["messages"][0], json!({"role": "system", "content": "be brief"}));
+    assert_eq!(
+        out["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
     assert_eq!(
         out["messages"][1]["content"],
         json!([
@@ -173,5 +197,10 @@ fn too_many_tools_are_capped_and_bad_bodies_refused() {
     let out = to_openai(&body, "m", limits()).unwrap();
     assert_eq!(out["tools"].as_array().unwrap().len(), MAX_TOOLS);
     assert!(to_openai(&json!([1]), "m", limits()).is_err());
-    assert!(to_openai(&json!({"messages": [{"role": "robot", "content": "x"}]}), "m", limits()).is_err());
+    assert!(to_openai(
+        &json!({"messages": [{"role": "robot", "content": "x"}]}),
+        "m",
+        limits()
+    )
+    .is_err());
 }

@@ -41,8 +41,15 @@ fn accumulate(text: &str) -> Value {
             "content_block_start" => {
                 assert!(open.is_none(), "block opened while another is open");
                 let index = data["index"].as_u64().unwrap() as usize;
-                assert_eq!(index, message["content"].as_array().unwrap().len(), "indices in order");
-                message["content"].as_array_mut().unwrap().push(data["content_block"].clone());
+                assert_eq!(
+                    index,
+                    message["content"].as_array().unwrap().len(),
+                    "indices in order"
+                );
+                message["content"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(data["content_block"].clone());
                 partial_json.push(String::new());
                 open = Some(index);
             }
@@ -52,7 +59,10 @@ fn accumulate(text: &str) -> Value {
                 let delta = &data["delta"];
                 match delta["type"].as_str().unwrap() {
                     "text_delta" => {
-                        let text = message["content"][index]["text"].as_str().unwrap().to_owned()
+                        let text = message["content"][index]["text"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
                             + delta["text"].as_str().unwrap();
                         message["content"][index]["text"] = json!(text);
                     }
@@ -107,7 +117,11 @@ fn final_message(input: &str) -> Value {
     let whole = accumulate(&translate(input, input.len().max(1)));
     // Any chunk boundaries give the same final message.
     for size in [1, 2, 3, 5, 7, 13, 64, 257] {
-        assert_eq!(accumulate(&translate(input, size)), whole, "chunk size {size}");
+        assert_eq!(
+            accumulate(&translate(input, size)),
+            whole,
+            "chunk size {size}"
+        );
     }
     whole
 }
@@ -121,7 +135,10 @@ fn text_stream_with_usage_chunk_and_null_choices() {
     chunks.push(chunk(json!({}), Some("stop")));
     chunks.push(json!({"id": "chatcmpl-9", "choices": null, "usage": {"prompt_tokens": 31, "completion_tokens": 4}}));
     let message = final_message(&sse(&chunks));
-    assert_eq!(message["content"], json!([{"type": "text", "text": "Hello, world!"}]));
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": "Hello, world!"}])
+    );
     assert_eq!(message["stop_reason"], "end_turn");
     assert_eq!(message["usage"]["output_tokens"], 4);
     assert_eq!(message["model"], "local-model");
@@ -132,13 +149,25 @@ fn text_stream_with_usage_chunk_and_null_choices() {
 fn a_tool_call_streamed_in_fragments_after_text() {
     let chunks = vec![
         chunk(json!({"content": "I'll run it."}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": ""}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"comm"}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": "and\": \"ls -la\"}"}}]}), None),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "Bash", "arguments": ""}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"comm"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": "and\": \"ls -la\"}"}}]}),
+            None,
+        ),
         chunk(json!({}), Some("tool_calls")),
     ];
     let message = final_message(&sse(&chunks));
-    assert_eq!(message["content"][0], json!({"type": "text", "text": "I'll run it."}));
+    assert_eq!(
+        message["content"][0],
+        json!({"type": "text", "text": "I'll run it."})
+    );
     assert_eq!(
         message["content"][1],
         json!({"type": "tool_use", "id": "call_1", "name": "Bash", "input": {"command": "ls -la"}})
@@ -149,7 +178,10 @@ fn a_tool_call_streamed_in_fragments_after_text() {
 #[test]
 fn arguments_in_one_chunk_missing_index_and_no_done() {
     let chunks = [
-        chunk(json!({"tool_calls": [{"id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\": \"/tmp/x\"}"}}]}), None),
+        chunk(
+            json!({"tool_calls": [{"id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\": \"/tmp/x\"}"}}]}),
+            None,
+        ),
         // Some backends report "stop" although they called a tool.
         chunk(json!({}), Some("stop")),
     ];
@@ -159,19 +191,31 @@ fn arguments_in_one_chunk_missing_index_and_no_done() {
     }
     let message = final_message(&input);
     assert_eq!(message["content"][0]["name"], "Read");
-    assert_eq!(message["content"][0]["input"], json!({"file_path": "/tmp/x"}));
+    assert_eq!(
+        message["content"][0]["input"],
+        json!({"file_path": "/tmp/x"})
+    );
     assert_eq!(message["stop_reason"], "tool_use");
 }
 
 #[test]
 fn parallel_calls_interleaved_become_sequential_blocks() {
     let chunks = vec![
-        chunk(json!({"tool_calls": [
-            {"index": 0, "id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\":"}},
-            {"index": 1, "id": "call_b", "function": {"name": "Grep", "arguments": "{\"pattern\":"}}
-        ]}), None),
-        chunk(json!({"tool_calls": [{"index": 1, "function": {"arguments": " \"TODO\"}"}}]}), None),
-        chunk(json!({"tool_calls": [{"index": 0, "function": {"arguments": " \"a.rs\"}"}}]}), None),
+        chunk(
+            json!({"tool_calls": [
+                {"index": 0, "id": "call_a", "function": {"name": "Read", "arguments": "{\"file_path\":"}},
+                {"index": 1, "id": "call_b", "function": {"name": "Grep", "arguments": "{\"pattern\":"}}
+            ]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 1, "function": {"arguments": " \"TODO\"}"}}]}),
+            None,
+        ),
+        chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": " \"a.rs\"}"}}]}),
+            None,
+        ),
         chunk(json!({}), Some("tool_calls")),
     ];
     let message = final_message(&sse(&chunks));
@@ -196,7 +240,10 @@ fn reasoning_deltas_are_dropped_and_crlf_lines_read() {
     }
     input.push_str(": keep-alive comment\r\n\r\ndata: [DONE]\r\n\r\n");
     let message = final_message(&input);
-    assert_eq!(message["content"], json!([{"type": "text", "text": "Answer"}]));
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": "Answer"}])
+    );
     assert_eq!(message["stop_reason"], "max_tokens");
 }
 
@@ -222,7 +269,8 @@ fn an_error_chunk_becomes_an_error_event() {
 #[test]
 fn fail_ends_the_stream_once() {
     let mut translator = StreamTranslator::new("m", 1);
-    let started = translator.feed(format!("data: {}\n\n", chunk(json!({"content": "x"}), None)).as_bytes());
+    let started =
+        translator.feed(format!("data: {}\n\n", chunk(json!({"content": "x"}), None)).as_bytes());
     assert!(started.starts_with("event: message_start"));
     let error = translator.fail("overloaded_error", "upstream went away");
     assert!(error.starts_with("event: error\n"));

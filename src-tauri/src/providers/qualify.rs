@@ -1,0 +1,1 @@
+//! Model qualification: is a provider fit for Claude Code's agentic work?

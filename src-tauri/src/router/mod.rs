@@ -1,0 +1,249 @@
+//! The router: complexity x quota state -> an ordered chain of targets.
+//!
+//! The matrix cell for the current state, then `[routing.fallback]`; targets that cannot
+//! take the request (breaker open, context too small, no key) are filtered out with the
+//! reason. Predictive step-down routes as if one state higher when the quota is projected
+//! to run out before its reset. Modes switch it all at run time.
+
+mod fixup;
+mod mode;
+
+use serde::Serialize;
+
+pub use fixup::unsigned_thinking_fix;
+pub use mode::{Mode, ModeSwitch};
+
+use crate::classify::{Classification, Complexity};
+use crate::config::{Config, Credentials, ModelChoice, ProviderConfig, ProviderKind, Target};
+use crate::providers::{Breaker, HealthBoard};
+use crate::quota::{QuotaLevel, QuotaSnapshot, QuotaState};
+
+/// One target to try, resolved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The target as written in the config, e.g. `claude:opus`.
+    pub target: String,
+    /// `None` for the `queue` target.
+    pub provider: Option<String>,
+    /// The model to ask for (`auto` is resolved by the provider).
+    pub model: String,
+}
+
+impl Candidate {
+    pub fn is_queue(&self) -> bool {
+        self.provider.is_none()
+    }
+}
+
+/// A target left out, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Skipped {
+    pub target: String,
+    pub why: String,
+}
+
+/// What the router decided for one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Decision {
+    pub mode: Mode,
+    pub complexity: Complexity,
+    pub classification: String,
+    pub quota_state: QuotaState,
+    /// The matrix row used (one above the state with predictive step-down).
+    pub level: QuotaLevel,
+    pub chain: Vec<Candidate>,
+    pub skipped: Vec<Skipped>,
+    /// The whole decision in words.
+    pub reason: String,
+}
+
+/// What the request needs of a target.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Needs {
+    pub input_tokens: u64,
+}
+
+pub fn plan(
+    config: &Config,
+    mode: Mode,
+    quota: &QuotaSnapshot,
+    classification: &Classification,
+    requested_model: Option<&str>,
+    needs: Needs,
+    health: &HealthBoard,
+) -> Decision {
+    let requested = requested_model.unwrap_or("");
+    let mut level = quota.state.level();
+    let mut notes = vec![format!(
+        "{} ({})",
+        classification.complexity.name(),
+        classification.reason
+    )];
+    let targets: Vec<Target> = match mode {
+        Mode::Auto => {
+            if config.routing.predictive
+                && quota.exhausts_before_reset
+                && level < QuotaLevel::Critical
+            {
+                level = QuotaLevel::ALL[level as usize + 1];
+                notes.push(format!(
+                    "quota {} but projected to run out before its reset: routed as {}",
+                    quota.state.name(),
+                    level.name()
+                ));
+            } else {
+                notes.push(format!("quota {}", quota.state.name()));
+            }
+            let mut targets = config
+                .routing
+                .matrix
+                .cell(level, classification.complexity)
+                .to_vec();
+            for target in &config.routing.fallback {
+                if !targets.contains(target) {
+                    targets.push(target.clone());
+                }
+            }
+            targets
+        }
+        Mode::ClaudeOnly | Mode::Paused => {
+            notes.push(format!("mode {}", mode.name()));
+            claude_provider(config)
+                .map(|p| Target::Provider {
+                    provider: p.name.clone(),
+                    model: ModelChoice::Requested,
+                })
+                .into_iter()
+                .collect()
+        }
+        Mode::LocalOnly => {
+            notes.push("mode local-only".to_owned());
+            config
+                .providers
+                .iter()
+                .filter(|p| is_local(p))
+                .map(|p| Target::Provider {
+                    provider: p.name.clone(),
+                    model: ModelChoice::Requested,
+                })
+                .collect()
+        }
+    };
+
+    let mut chain = Vec::new();
+    let mut skipped = Vec::new();
+    for target in targets {
+        let label = target.to_string();
+        match &target {
+            Target::Queue => chain.push(Candidate {
+                target: label,
+                provider: None,
+                model: String::new(),
+            }),
+            Target::Provider { provider, model } => {
+                let Some(p) = config.provider(provider) else {
+                    continue;
+                };
+                if let Some(why) = unfit(p, needs, health) {
+                    skipped.push(Skipped { target: label, why });
+                    continue;
+                }
+                chain.push(Candidate {
+                    target: label,
+                    provider: Some(p.name.clone()),
+                    model: model_for(p, model, requested),
+                });
+            }
+        }
+    }
+    let route: Vec<&str> = chain.iter().map(|c| c.target.as_str()).collect();
+    notes.push(format!(
+        "-> {}",
+        if route.is_empty() {
+            "nothing".to_owned()
+        } else {
+            route.join(", ")
+        }
+    ));
+    Decision {
+        mode,
+        complexity: classification.complexity,
+        classification: classification.reason.clone(),
+        quota_state: quota.state,
+        level,
+        chain,
+        skipped,
+        reason: notes.join("; "),
+    }
+}
+
+/// The provider that is Anthropic's API (the client's credentials go there).
+pub fn claude_provider(config: &Config) -> Option<&ProviderConfig> {
+    let anthropic = || {
+        config
+            .providers
+            .iter()
+            .filter(|p| p.kind == ProviderKind::Anthropic)
+    };
+    anthropic()
+        .find(|p| p.credentials == Credentials::PassThrough)
+        .or_else(|| anthropic().next())
+}
+
+/// A provider on this machine (LM Studio, Ollama, llama.cpp).
+pub fn is_local(provider: &ProviderConfig) -> bool {
+    provider
+        .base_url
+        .host_str()
+        .is_some_and(crate::proxy::is_loopback_host)
+}
+
+fn model_for(provider: &ProviderConfig, choice: &ModelChoice, requested: &str) -> String {
+    match choice {
+        ModelChoice::Tier { model, .. } => model.clone(),
+        ModelChoice::Model(model) => model.clone(),
+        ModelChoice::Requested => match provider.kind {
+            // The client's Claude model means nothing to another API: use the provider's.
+            ProviderKind::OpenAi => provider
+                .model
+                .clone()
+                .unwrap_or_else(|| requested.to_owned()),
+            ProviderKind::Anthropic if provider.credentials == Credentials::PassThrough => {
+                requested.to_owned()
+            }
+            ProviderKind::Anthropic => provider
+                .model
+                .clone()
+                .unwrap_or_else(|| requested.to_owned()),
+        },
+    }
+}
+
+/// Why `provider` cannot take the request now, if it cannot.
+fn unfit(provider: &ProviderConfig, needs: Needs, health: &HealthBoard) -> Option<String> {
+    let report = health.report(&provider.name);
+    if report.breaker == Breaker::Open {
+        return Some(format!(
+            "circuit open ({})",
+            report.last_error.as_deref().unwrap_or("repeated failures")
+        ));
+    }
+    if let Credentials::Env { var, key: None } = &provider.credentials {
+        return Some(format!("no API key (set {var})"));
+    }
+    let window = provider
+        .context_window
+        .or_else(|| report.info.and_then(|i| i.context_window));
+    if let Some(window) = window {
+        if needs.input_tokens >= u64::from(window) {
+            return Some(format!(
+                "~{} input tokens do not fit its {window}-token context",
+                needs.input_tokens
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

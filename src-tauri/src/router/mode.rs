@@ -1,0 +1,55 @@
+//! Routing modes the user switches at run time (tray, admin API).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The decision matrix.
+    Auto,
+    /// Everything to Claude, as requested.
+    ClaudeOnly,
+    /// Everything to the providers on this machine.
+    LocalOnly,
+    /// Pure pass-through: no classification, no routing.
+    Paused,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::Auto, Mode::ClaudeOnly, Mode::LocalOnly, Mode::Paused];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::ClaudeOnly => "claude-only",
+            Mode::LocalOnly => "local-only",
+            Mode::Paused => "paused",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Mode> {
+        Mode::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// The current mode, shared; cheap to read on every request.
+#[derive(Clone, Default)]
+pub struct ModeSwitch(Arc<AtomicU8>);
+
+impl ModeSwitch {
+    pub fn get(&self) -> Mode {
+        Mode::ALL
+            .get(usize::from(self.0.load(Ordering::Relaxed)))
+            .copied()
+            .unwrap_or(Mode::Auto)
+    }
+
+    pub fn set(&self, mode: Mode) {
+        let index = Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0);
+        self.0.store(index as u8, Ordering::Relaxed);
+        tracing::info!(mode = mode.name(), "routing mode changed");
+    }
+}

@@ -1,0 +1,192 @@
+//! The seed's decision matrix, every state x class, with filters, modes and step-down.
+
+use super::*;
+use crate::classify::Classification;
+use crate::config::DEFAULT_TOML;
+use crate::providers::HealthBoard;
+use crate::quota::QuotaSnapshot;
+
+fn config_with_grok_key() -> Config {
+    Config::from_toml_with_env(DEFAULT_TOML, &|var| {
+        (var == "XAI_API_KEY").then(|| "k".to_owned())
+    })
+    .unwrap()
+}
+
+fn classified(complexity: Complexity) -> Classification {
+    Classification {
+        complexity,
+        score: 0.0,
+        reason: "test".into(),
+    }
+}
+
+fn quota(state: QuotaState) -> QuotaSnapshot {
+    QuotaSnapshot {
+        state,
+        ..QuotaSnapshot::default()
+    }
+}
+
+fn chain(config: &Config, state: QuotaState, complexity: Complexity) -> Vec<String> {
+    let decision = plan(
+        config,
+        Mode::Auto,
+        &quota(state),
+        &classified(complexity),
+        Some("claude-sonnet-5"),
+        Needs::default(),
+        &HealthBoard::default(),
+    );
+    decision
+        .chain
+        .iter()
+        .map(|c| format!("{}={}", c.target, c.model))
+        .collect()
+}
+
+#[test]
+fn the_seed_matrix_holds_for_every_state_and_class() {
+    let config = config_with_grok_key();
+    use Complexity::*;
+    use QuotaState::*;
+    let table: &[(QuotaState, Complexity, &[&str])] = &[
+        (
+            Unknown,
+            Simple,
+            &["claude:haiku=claude-haiku-4-5-20251001", "grok=grok-4"],
+        ),
+        (
+            Normal,
+            Simple,
+            &["claude:haiku=claude-haiku-4-5-20251001", "grok=grok-4"],
+        ),
+        (
+            Normal,
+            Medium,
+            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+        ),
+        (
+            Normal,
+            Complex,
+            &["claude:opus=claude-opus-4-8", "grok=grok-4"],
+        ),
+        (Caution, Simple, &["lmstudio=auto", "grok=grok-4"]),
+        (
+            Caution,
+            Medium,
+            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+        ),
+        (
+            Caution,
+            Complex,
+            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+        ),
+        (Warning, Simple, &["lmstudio=auto", "grok=grok-4"]),
+        (Warning, Medium, &["lmstudio=auto", "grok=grok-4"]),
+        (Warning, Complex, &["lmstudio=auto", "grok=grok-4"]),
+        (Critical, Simple, &["lmstudio=auto", "grok=grok-4"]),
+        (Critical, Medium, &["lmstudio=auto", "grok=grok-4"]),
+        (
+            Critical,
+            Complex,
+            &["queue=", "lmstudio=auto", "grok=grok-4"],
+        ),
+    ];
+    for (state, complexity, expected) in table {
+        assert_eq!(
+            chain(&config, *state, *complexity),
+            expected.to_vec(),
+            "{state:?} x {complexity:?}"
+        );
+    }
+}
+
+#[test]
+fn a_fallback_without_its_key_is_skipped_with_the_reason() {
+    let config = Config::from_toml_with_env(DEFAULT_TOML, &|_| None).unwrap();
+    let decision = plan(
+        &config,
+        Mode::Auto,
+        &quota(QuotaState::Warning),
+        &classified(Complexity::Medium),
+        None,
+        Needs::default(),
+        &HealthBoard::default(),
+    );
+    assert_eq!(decision.chain.len(), 1);
+    assert_eq!(decision.skipped[0].target, "grok");
+    assert_eq!(decision.skipped[0].why, "no API key (set XAI_API_KEY)");
+}
+
+#[test]
+fn too_large_for_the_context_window_and_open_breakers_are_filtered() {
+    let config = config_with_grok_key();
+    let health = HealthBoard::default();
+    for _ in 0..3 {
+        health.mark_unhealthy("grok", "HTTP 500".into());
+    }
+    let decision = plan(
+        &config,
+        Mode::Auto,
+        &quota(QuotaState::Warning),
+        &classified(Complexity::Simple),
+        None,
+        Needs {
+            input_tokens: 40_000,
+        },
+        &health,
+    );
+    assert!(decision.chain.is_empty(), "{:?}", decision.chain);
+    assert_eq!(
+        decision.skipped[0].why,
+        "~40000 input tokens do not fit its 32768-token context"
+    );
+    assert!(decision.skipped[1]
+        .why
+        .starts_with("circuit open (HTTP 500)"));
+}
+
+#[test]
+fn predictive_step_down_routes_one_state_higher() {
+    let config = config_with_grok_key();
+    let mut snapshot = quota(QuotaState::Normal);
+    snapshot.exhausts_before_reset = true;
+    let decision = plan(
+        &config,
+        Mode::Auto,
+        &snapshot,
+        &classified(Complexity::Simple),
+        None,
+        Needs::default(),
+        &HealthBoard::default(),
+    );
+    assert_eq!(decision.level, QuotaLevel::Caution);
+    assert_eq!(decision.chain[0].target, "lmstudio");
+    assert!(decision
+        .reason
+        .contains("projected to run out before its reset"));
+}
+
+#[test]
+fn modes() {
+    let config = config_with_grok_key();
+    let run = |mode| {
+        plan(
+            &config,
+            mode,
+            &quota(QuotaState::Critical),
+            &classified(Complexity::Complex),
+            Some("claude-opus-4-8"),
+            Needs::default(),
+            &HealthBoard::default(),
+        )
+        .chain
+        .iter()
+        .map(|c| format!("{}={}", c.target, c.model))
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(run(Mode::ClaudeOnly), ["claude=claude-opus-4-8"]);
+    assert_eq!(run(Mode::Paused), ["claude=claude-opus-4-8"]);
+    assert_eq!(run(Mode::LocalOnly), ["lmstudio=auto"]);
+}
