@@ -8,4 +8,5 @@ pub mod anthropic;
 pub mod binary;
 pub mod clients;
 pub mod mock;
+pub mod openai;
 pub mod proxy;

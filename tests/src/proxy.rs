@@ -51,7 +51,21 @@ impl TestProxy {
     }
 
     pub async fn start_with(config_text: &str, dir: tempfile::TempDir) -> TestProxy {
-        let config = Config::from_toml(config_text).unwrap();
+        Self::start_with_env(config_text, dir, &[]).await
+    }
+
+    /// Starts with `env` as the only environment the config's `api_key_env` reads.
+    pub async fn start_with_env(
+        config_text: &str,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> TestProxy {
+        let lookup = |var: &str| {
+            env.iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        let config = Config::from_toml_with_env(config_text, &lookup).unwrap();
         let daemon = Daemon::start(DaemonOptions {
             config,
             data_dir: dir.path().join("data"),
@@ -88,4 +102,62 @@ impl Drop for TestProxy {
     fn drop(&mut self) {
         self.daemon.shutdown();
     }
+}
+
+/// A config with `claude` (Anthropic mock), `local` (an OpenAI-compatible mock on
+/// loopback) and `fallback` (another OpenAI-compatible mock with its own key from
+/// `PAI_TEST_FALLBACK_KEY`), routed by the seed's matrix with `local` as LM Studio.
+pub fn routing_toml(
+    anthropic: &str,
+    local: &str,
+    fallback: &str,
+    dashboard: Option<&str>,
+    dir: &std::path::Path,
+) -> String {
+    let poll = match dashboard {
+        Some(url) => format!("poll_url = \"{url}/api/quota\"\npoll_interval_secs = 1"),
+        None => "poll_url = \"\"".to_owned(),
+    };
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+
+[quota]
+{poll}
+state_file = "{state}"
+
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "{anthropic}"
+pass_client_credentials = true
+tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
+
+[[providers]]
+name = "local"
+kind = "openai"
+base_url = "{local}/v1"
+model = "local-model"
+context_window = 200000
+
+[[providers]]
+name = "fallback"
+kind = "openai"
+base_url = "{fallback}/v1"
+api_key_env = "PAI_TEST_FALLBACK_KEY"
+model = "fallback-model"
+
+[routing]
+fallback = ["fallback"]
+breaker_failures = 2
+breaker_cooldown_secs = 1
+[routing.matrix]
+normal   = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
+caution  = {{ simple = ["local"], medium = ["claude:sonnet"], complex = ["claude:sonnet"] }}
+warning  = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
+critical = {{ simple = ["local"], medium = ["local"], complex = ["queue", "local"] }}
+"#,
+        state = dir.join("quota-state.json").display(),
+    )
 }

@@ -5,7 +5,7 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::ProxyState;
-use crate::providers::Health;
+use crate::providers::{Breaker, Health, ModelInfo};
 use crate::quota::QuotaSnapshot;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -16,6 +16,7 @@ pub struct HealthResponse {
     pub listen: String,
     pub providers: Vec<ProviderHealth>,
     pub quota: QuotaSnapshot,
+    pub mode: crate::router::Mode,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -25,6 +26,11 @@ pub struct ProviderHealth {
     pub base_url: String,
     pub health: Health,
     pub last_error: Option<String>,
+    pub breaker: Breaker,
+    /// What the last health check learnt: models, the loaded one, its context window.
+    pub models: Option<ModelInfo>,
+    /// The configured context window, else the one the server reported.
+    pub context_window: Option<u32>,
 }
 
 pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
@@ -40,6 +46,11 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
                 base_url: p.base_url.to_string(),
                 health: report.health,
                 last_error: report.last_error,
+                breaker: report.breaker,
+                context_window: p
+                    .context_window
+                    .or_else(|| report.info.as_ref().and_then(|i| i.context_window)),
+                models: report.info,
             }
         })
         .collect();
@@ -50,5 +61,6 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         listen: state.listen.to_string(),
         providers,
         quota: state.quota.snapshot(),
+        mode: state.mode.get(),
     })
 }

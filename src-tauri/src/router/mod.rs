@@ -190,12 +190,14 @@ pub fn claude_provider(config: &Config) -> Option<&ProviderConfig> {
         .or_else(|| anthropic().next())
 }
 
-/// A provider on this machine (LM Studio, Ollama, llama.cpp).
+/// A model served on this machine (LM Studio, Ollama, llama.cpp): a loopback provider that
+/// is not standing in for Anthropic's API.
 pub fn is_local(provider: &ProviderConfig) -> bool {
-    provider
-        .base_url
-        .host_str()
-        .is_some_and(crate::proxy::is_loopback_host)
+    provider.credentials != Credentials::PassThrough
+        && provider
+            .base_url
+            .host_str()
+            .is_some_and(crate::proxy::is_loopback_host)
 }
 
 fn model_for(provider: &ProviderConfig, choice: &ModelChoice, requested: &str) -> String {
