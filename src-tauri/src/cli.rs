@@ -38,6 +38,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Examine a provider: can it drive Claude Code's tools, or only chat? Stores the result.
+    Qualify {
+        /// The provider's name in the config.
+        provider: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Where the config and data live.

@@ -63,6 +63,7 @@ impl Daemon {
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
         quota.start(&config.quota, http.clone(), shutdown.clone());
         let health = HealthBoard::default();
+        load_qualifications(&data_dir, &health);
         let providers = Arc::new(ArcSwap::from_pointee(Providers::from_config(
             &config, &health,
         )));
@@ -113,5 +114,22 @@ impl Daemon {
             Ok(result) => result,
             Err(join) => Err(std::io::Error::other(join)),
         }
+    }
+}
+
+/// Puts the stored qualification reports on the health board.
+fn load_qualifications(data_dir: &std::path::Path, board: &HealthBoard) {
+    let stored = store::open(&store::database_path(data_dir))
+        .map_err(|e| e.to_string())
+        .and_then(|conn| store::latest_qualifications(&conn).map_err(|e| e.to_string()));
+    match stored {
+        Ok(rows) => {
+            for (_, report) in rows {
+                if let Ok(report) = serde_json::from_str(&report) {
+                    board.set_qualification(report);
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read stored qualifications"),
     }
 }

@@ -34,6 +34,9 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     match cli.command {
         Some(Command::Status { json }) => runtime.block_on(print_status(config, json)),
+        Some(Command::Qualify { provider, json }) => {
+            runtime.block_on(qualify(config, &paths.data_dir, &provider, json))
+        }
         Some(Command::Run) | None => {
             let _log_guard = logging::init(&paths.data_dir)?;
             let options = DaemonOptions {
@@ -65,6 +68,29 @@ async fn print_status(config: Config, json: bool) -> Result<ExitCode, String> {
             Ok(ExitCode::from(1))
         }
     }
+}
+
+async fn qualify(
+    config: Config,
+    data_dir: &std::path::Path,
+    name: &str,
+    json: bool,
+) -> Result<ExitCode, String> {
+    use pai_orchestrator::providers::{qualify, HealthBoard};
+    let http = pai_orchestrator::proxy::http_client().map_err(|e| e.to_string())?;
+    let report = qualify::qualify_named(&config, name, &http, &HealthBoard::default()).await?;
+    let text = serde_json::to_string(&report).map_err(|e| e.to_string())?;
+    let conn = pai_orchestrator::store::open(&pai_orchestrator::store::database_path(data_dir))
+        .map_err(|e| e.to_string())?;
+    pai_orchestrator::store::put_qualification(&conn, name, report.verdict_name(), &text)
+        .map_err(|e| e.to_string())?;
+    #[allow(clippy::print_stdout)]
+    if json {
+        println!("{text}");
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run_headless(options: DaemonOptions) -> Result<ExitCode, String> {

@@ -48,6 +48,8 @@ pub struct HealthReport {
     pub breaker: Breaker,
     pub info: Option<ModelInfo>,
     pub checked_at: Option<DateTime<Utc>>,
+    /// The last qualification exam's result.
+    pub qualification: Option<super::qualify::Qualification>,
 }
 
 impl Default for HealthReport {
@@ -59,6 +61,7 @@ impl Default for HealthReport {
             breaker: Breaker::Closed,
             info: None,
             checked_at: None,
+            qualification: None,
         }
     }
 }
@@ -194,6 +197,15 @@ impl HealthBoard {
         let entry = board.entries.entry(provider.to_owned()).or_default();
         entry.report.info = Some(info);
         entry.report.checked_at = Some(Utc::now());
+    }
+
+    pub fn set_qualification(&self, qualification: super::qualify::Qualification) {
+        let mut board = self.lock();
+        let entry = board
+            .entries
+            .entry(qualification.provider.clone())
+            .or_default();
+        entry.report.qualification = Some(qualification);
     }
 
     fn lock(&self) -> MutexGuard<'_, Board> {

@@ -42,17 +42,29 @@ impl OpenAiProvider {
             return Ok(wanted.to_owned());
         }
         let mut info = self.board.report(&self.config.name).info;
+        let mut problem = None;
         if info.is_none() {
             // No health check has answered yet: ask now rather than fail the request.
-            if let Some(Ok(fresh)) = self.check(http).await {
-                self.board.set_info(&self.config.name, fresh.clone());
-                info = Some(fresh);
+            match self.check(http).await {
+                Some(Ok(fresh)) => {
+                    self.board.set_info(&self.config.name, fresh.clone());
+                    info = Some(fresh);
+                }
+                Some(Err(error)) => problem = Some(error),
+                None => {}
             }
+        }
+        if let Some(reason) = problem {
+            // It did not answer the models check: down, not merely empty.
+            return Err(ProviderError::Unreachable {
+                provider: self.config.name.clone(),
+                reason,
+            });
         }
         info.and_then(|i| i.loaded.or_else(|| i.models.into_iter().next()))
             .ok_or_else(|| ProviderError::Unfit {
                 provider: self.config.name.clone(),
-                reason: "no model is loaded (model = \"auto\"); load one in LM Studio".into(),
+                reason: "no model is loaded (model = \"auto\"); load one in LM Studio".to_owned(),
             })
     }
 

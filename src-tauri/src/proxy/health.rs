@@ -31,6 +31,7 @@ pub struct ProviderHealth {
     pub models: Option<ModelInfo>,
     /// The configured context window, else the one the server reported.
     pub context_window: Option<u32>,
+    pub qualification: Option<crate::providers::qualify::Qualification>,
 }
 
 pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
@@ -51,6 +52,7 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
                     .context_window
                     .or_else(|| report.info.as_ref().and_then(|i| i.context_window)),
                 models: report.info,
+                qualification: report.qualification,
             }
         })
         .collect();

@@ -41,6 +41,15 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE requests ADD COLUMN complexity TEXT;
     ALTER TABLE requests ADD COLUMN quota_state TEXT;
     ALTER TABLE requests ADD COLUMN route_reason TEXT;",
+    // 4: model qualification results, the full report as JSON.
+    "CREATE TABLE qualifications (
+        id INTEGER PRIMARY KEY,
+        provider TEXT NOT NULL,
+        at TEXT NOT NULL,
+        verdict TEXT NOT NULL,
+        report TEXT NOT NULL
+    );
+    CREATE INDEX qualifications_provider ON qualifications(provider, id);",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

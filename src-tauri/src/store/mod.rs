@@ -35,6 +35,30 @@ pub enum StoreError {
     },
 }
 
+/// Stores a qualification report (JSON) for `provider`.
+pub fn put_qualification(
+    conn: &Connection,
+    provider: &str,
+    verdict: &str,
+    report: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO qualifications (provider, at, verdict, report) VALUES (?1, ?2, ?3, ?4)",
+        rusqlite::params![provider, chrono::Utc::now().to_rfc3339(), verdict, report],
+    )?;
+    Ok(())
+}
+
+/// The latest qualification report (JSON) of every provider.
+pub fn latest_qualifications(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare(
+        "SELECT provider, report FROM qualifications
+         WHERE id IN (SELECT MAX(id) FROM qualifications GROUP BY provider)",
+    )?;
+    let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
 /// The database file inside a data dir.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("pai-orchestrator.sqlite3")
