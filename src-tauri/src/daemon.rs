@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::providers::{HealthBoard, Providers};
 use crate::proxy::{self, ProxyState};
 use crate::quota::QuotaMonitor;
-use crate::router::ModeSwitch;
+use crate::router::{ModeSwitch, Outcomes};
 use crate::store::{self, Recorder, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,11 @@ pub enum DaemonError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot create the admin token {path}: {source}")]
+    Token {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
 }
@@ -36,6 +41,8 @@ const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(3
 /// What the core needs to start.
 pub struct DaemonOptions {
     pub config: Config,
+    /// The config file edits are saved to (`None`: edits are refused).
+    pub config_path: Option<PathBuf>,
     pub data_dir: PathBuf,
 }
 
@@ -49,7 +56,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub async fn start(options: DaemonOptions) -> Result<Daemon, DaemonError> {
-        let DaemonOptions { config, data_dir } = options;
+        let DaemonOptions {
+            config,
+            config_path,
+            data_dir,
+        } = options;
         let addr = config.server.listen;
         let listener = TcpListener::bind(addr)
             .await
@@ -81,6 +92,15 @@ impl Daemon {
             health,
             providers,
             mode: ModeSwitch::default(),
+            outcomes: Outcomes::default(),
+            admin_token: crate::admin::token::load_or_create(&data_dir)
+                .map_err(|source| DaemonError::Token {
+                    path: crate::admin::token::path(&data_dir),
+                    source,
+                })?
+                .into(),
+            config_path,
+            data_dir: data_dir.clone(),
             quota,
             started: Instant::now(),
             listen: local_addr,

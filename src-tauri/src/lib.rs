@@ -6,6 +6,7 @@
 //! [`quota`] beside them. Nothing here depends on Tauri; the tray app ([`app`], feature
 //! `gui`) is a thin shell over [`daemon`].
 
+pub mod admin;
 #[cfg(feature = "gui")]
 pub mod app;
 pub mod classify;

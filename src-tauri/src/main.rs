@@ -41,6 +41,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let _log_guard = logging::init(&paths.data_dir)?;
             let options = DaemonOptions {
                 config,
+                config_path: Some(paths.config),
                 data_dir: paths.data_dir,
             };
             if cli.headless || !cfg!(feature = "gui") || !cli::has_display() {

@@ -66,8 +66,11 @@ impl TestProxy {
                 .map(|(_, v)| (*v).to_owned())
         };
         let config = Config::from_toml_with_env(config_text, &lookup).unwrap();
+        let config_path = dir.path().join("config.toml");
+        std::fs::write(&config_path, config_text).unwrap();
         let daemon = Daemon::start(DaemonOptions {
             config,
+            config_path: Some(config_path),
             data_dir: dir.path().join("data"),
         })
         .await

@@ -17,7 +17,7 @@ use super::ProxyState;
 use crate::classify::{self, Classification, Complexity, RequestFacts};
 use crate::config::Credentials;
 use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
-use crate::router::{self, Candidate, Decision, Mode, Needs};
+use crate::router::{self, Candidate, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 
 /// Largest request body accepted (Anthropic's own limit for Messages is 32 MB).
@@ -102,14 +102,17 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
     let quota = state.quota.snapshot();
     let decision = router::plan(
         &config,
-        mode,
-        &quota,
+        Situation {
+            mode,
+            quota: &quota,
+            health: &state.health,
+            outcomes: &state.outcomes,
+        },
         &classification,
         summary.model(),
         Needs {
             input_tokens: facts.input_tokens,
         },
-        &state.health,
     );
     record.complexity = Some(decision.complexity.name().to_owned());
     record.quota_state = Some(decision.quota_state.name().to_owned());
@@ -150,6 +153,7 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
             client_headers: &parts.headers,
             input_tokens: facts.input_tokens,
         };
+        let attempt_started = Instant::now();
         let result = if is_count {
             provider.count_tokens(&state.http, &request).await
         } else {
@@ -160,6 +164,12 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
                 tracing::warn!(target = %candidate.target, %error, "target failed");
                 if error.is_provider_fault() {
                     state.health.mark_unhealthy(name, error.to_string());
+                    state.outcomes.failure(
+                        decision.complexity,
+                        name,
+                        error.to_string(),
+                        Utc::now(),
+                    );
                 }
                 failures.push(format!("{}: {error}", candidate.target));
                 last_error = Some(error.to_api_error());
@@ -173,6 +183,12 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
                 }
                 let more = index + 1 < decision.chain.len();
                 if fails_over(provider, &upstream) {
+                    state.outcomes.failure(
+                        decision.complexity,
+                        name,
+                        format!("HTTP {}", upstream.status.as_u16()),
+                        Utc::now(),
+                    );
                     if upstream.status != StatusCode::TOO_MANY_REQUESTS {
                         state.health.mark_unhealthy(
                             name,
@@ -190,6 +206,8 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
                     }
                 } else {
                     state.health.mark_healthy(name);
+                    let latency = attempt_started.elapsed().as_secs_f64() * 1000.0;
+                    state.outcomes.success(decision.complexity, name, latency);
                 }
                 return commit(&state, upstream, candidate, &decision, record, started);
             }

@@ -18,11 +18,13 @@ pub async fn refuse_foreign(
     if let Some(origin) = request.headers().get(ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes());
         let config = state.config();
-        let allowed = config
-            .server
-            .allowed_origins
-            .iter()
-            .any(|o| o == origin.trim_end_matches('/'));
+        let origin_trimmed = origin.trim_end_matches('/');
+        let allowed = is_own_origin(origin_trimmed, state.listen.port())
+            || config
+                .server
+                .allowed_origins
+                .iter()
+                .any(|o| o == origin_trimmed);
         if !allowed {
             return ApiError::permission(format!(
                 "requests from the browser origin {origin:?} are refused; add it to [server].allowed_origins to allow it"
@@ -40,6 +42,15 @@ pub async fn refuse_foreign(
         }
     }
     next.run(request).await
+}
+
+/// The settings page served by this proxy calls it from its own origin.
+fn is_own_origin(origin: &str, port: u16) -> bool {
+    origin
+        .strip_prefix("http://")
+        .and_then(|host| host.rsplit_once(':'))
+        .is_some_and(|(_, p)| p == port.to_string())
+        && origin.strip_prefix("http://").is_some_and(is_loopback_host)
 }
 
 /// `localhost`, `127.x.x.x` or `[::1]`, with or without a port.
@@ -67,6 +78,17 @@ pub fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::is_loopback_host;
+
+    #[test]
+    fn own_origin() {
+        use super::is_own_origin;
+        assert!(is_own_origin("http://127.0.0.1:8766", 8766));
+        assert!(is_own_origin("http://localhost:8766", 8766));
+        assert!(!is_own_origin("http://localhost:8767", 8766));
+        assert!(!is_own_origin("http://evil.example:8766", 8766));
+        assert!(!is_own_origin("https://127.0.0.1:8766", 8766));
+        assert!(!is_own_origin("null", 8766));
+    }
 
     #[test]
     fn loopback_hosts() {

@@ -28,7 +28,7 @@ pub use health::HealthResponse;
 use crate::config::Config;
 use crate::providers::{HealthBoard, Providers};
 use crate::quota::QuotaMonitor;
-use crate::router::ModeSwitch;
+use crate::router::{ModeSwitch, Outcomes};
 use crate::store::Recorder;
 
 /// Everything a request handler needs; cheap to clone (all `Arc`s).
@@ -40,6 +40,12 @@ pub struct ProxyState {
     pub health: HealthBoard,
     pub providers: Arc<ArcSwap<Providers>>,
     pub mode: ModeSwitch,
+    pub outcomes: Outcomes,
+    /// The config file, when there is one to save edits to.
+    pub config_path: Option<std::path::PathBuf>,
+    pub data_dir: std::path::PathBuf,
+    /// Guards the admin API and the settings page.
+    pub admin_token: Arc<str>,
     pub quota: QuotaMonitor,
     pub started: Instant,
     /// The address actually bound (the config may say port 0).
@@ -49,6 +55,32 @@ pub struct ProxyState {
 impl ProxyState {
     pub fn config(&self) -> Arc<Config> {
         self.config.load_full()
+    }
+
+    /// Applies a new config at once: providers rebuilt, quota thresholds and sources
+    /// updated. Returns whether the change needs a restart (a new listen address).
+    pub fn apply_config(&self, config: Config) -> bool {
+        let restart = config.server.listen != self.config().server.listen;
+        self.quota.reconfigure(&config.quota);
+        self.providers
+            .store(Arc::new(Providers::from_config(&config, &self.health)));
+        self.config.store(Arc::new(config));
+        tracing::info!(restart_needed = restart, "config applied");
+        restart
+    }
+
+    /// Runs `read` on a fresh read connection off the async threads.
+    pub async fn read_db<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        let path = crate::store::database_path(&self.data_dir);
+        tokio::task::spawn_blocking(move || {
+            let conn = crate::store::open(&path).map_err(|e| e.to_string())?;
+            read(&conn).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 }
 
@@ -66,6 +98,7 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 
 pub fn router(state: ProxyState) -> Router {
     Router::new()
+        .nest("/api", crate::admin::router(state.clone()))
         .route("/", get(forward::root).head(forward::root))
         .route("/health", get(health::health))
         .route("/v1/messages", post(forward::messages))

@@ -7,11 +7,13 @@
 
 mod fixup;
 mod mode;
+mod outcomes;
 
 use serde::Serialize;
 
 pub use fixup::unsigned_thinking_fix;
 pub use mode::{Mode, ModeSwitch};
+pub use outcomes::{Outcome, OutcomeRow, Outcomes};
 
 use crate::classify::{Classification, Complexity};
 use crate::config::{Config, Credentials, ModelChoice, ProviderConfig, ProviderKind, Target};
@@ -63,15 +65,28 @@ pub struct Needs {
     pub input_tokens: u64,
 }
 
+/// The state of things a decision depends on, besides the request.
+#[derive(Clone, Copy)]
+pub struct Situation<'a> {
+    pub mode: Mode,
+    pub quota: &'a QuotaSnapshot,
+    pub health: &'a HealthBoard,
+    pub outcomes: &'a Outcomes,
+}
+
 pub fn plan(
     config: &Config,
-    mode: Mode,
-    quota: &QuotaSnapshot,
+    situation: Situation<'_>,
     classification: &Classification,
     requested_model: Option<&str>,
     needs: Needs,
-    health: &HealthBoard,
 ) -> Decision {
+    let Situation {
+        mode,
+        quota,
+        health,
+        outcomes,
+    } = situation;
     let requested = requested_model.unwrap_or("");
     let mut level = quota.state.level();
     let mut notes = vec![format!(
@@ -156,6 +171,26 @@ pub fn plan(
             }
         }
     }
+    // A target that keeps failing for this class goes last, still a last resort.
+    let now = chrono::Utc::now();
+    let (demoted, mut kept): (Vec<Candidate>, Vec<Candidate>) = chain.into_iter().partition(|c| {
+        c.provider.as_deref().is_some_and(|p| {
+            outcomes
+                .demoted(classification.complexity, p, now)
+                .is_some()
+        })
+    });
+    for candidate in &demoted {
+        if let Some(why) = candidate
+            .provider
+            .as_deref()
+            .and_then(|p| outcomes.demoted(classification.complexity, p, now))
+        {
+            notes.push(format!("{} {why}", candidate.target));
+        }
+    }
+    kept.extend(demoted);
+    let chain = kept;
     let route: Vec<&str> = chain.iter().map(|c| c.target.as_str()).collect();
     notes.push(format!(
         "-> {}",

@@ -31,12 +31,15 @@ fn quota(state: QuotaState) -> QuotaSnapshot {
 fn chain(config: &Config, state: QuotaState, complexity: Complexity) -> Vec<String> {
     let decision = plan(
         config,
-        Mode::Auto,
-        &quota(state),
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota(state),
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+        },
         &classified(complexity),
         Some("claude-sonnet-5"),
         Needs::default(),
-        &HealthBoard::default(),
     );
     decision
         .chain
@@ -107,12 +110,15 @@ fn a_fallback_without_its_key_is_skipped_with_the_reason() {
     let config = Config::from_toml_with_env(DEFAULT_TOML, &|_| None).unwrap();
     let decision = plan(
         &config,
-        Mode::Auto,
-        &quota(QuotaState::Warning),
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota(QuotaState::Warning),
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+        },
         &classified(Complexity::Medium),
         None,
         Needs::default(),
-        &HealthBoard::default(),
     );
     assert_eq!(decision.chain.len(), 1);
     assert_eq!(decision.skipped[0].target, "grok");
@@ -128,14 +134,17 @@ fn too_large_for_the_context_window_and_open_breakers_are_filtered() {
     }
     let decision = plan(
         &config,
-        Mode::Auto,
-        &quota(QuotaState::Warning),
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota(QuotaState::Warning),
+            health: &health,
+            outcomes: &Outcomes::default(),
+        },
         &classified(Complexity::Simple),
         None,
         Needs {
             input_tokens: 40_000,
         },
-        &health,
     );
     assert!(decision.chain.is_empty(), "{:?}", decision.chain);
     assert_eq!(
@@ -154,12 +163,15 @@ fn predictive_step_down_routes_one_state_higher() {
     snapshot.exhausts_before_reset = true;
     let decision = plan(
         &config,
-        Mode::Auto,
-        &snapshot,
+        Situation {
+            mode: Mode::Auto,
+            quota: &snapshot,
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+        },
         &classified(Complexity::Simple),
         None,
         Needs::default(),
-        &HealthBoard::default(),
     );
     assert_eq!(decision.level, QuotaLevel::Caution);
     assert_eq!(decision.chain[0].target, "lmstudio");
@@ -174,12 +186,15 @@ fn modes() {
     let run = |mode| {
         plan(
             &config,
-            mode,
-            &quota(QuotaState::Critical),
+            Situation {
+                mode,
+                quota: &quota(QuotaState::Critical),
+                health: &HealthBoard::default(),
+                outcomes: &Outcomes::default(),
+            },
             &classified(Complexity::Complex),
             Some("claude-opus-4-8"),
             Needs::default(),
-            &HealthBoard::default(),
         )
         .chain
         .iter()
@@ -189,4 +204,39 @@ fn modes() {
     assert_eq!(run(Mode::ClaudeOnly), ["claude=claude-opus-4-8"]);
     assert_eq!(run(Mode::Paused), ["claude=claude-opus-4-8"]);
     assert_eq!(run(Mode::LocalOnly), ["lmstudio=auto"]);
+}
+
+#[test]
+fn a_demoted_target_goes_last_with_the_reason() {
+    let config = config_with_grok_key();
+    let outcomes = Outcomes::default();
+    for _ in 0..3 {
+        outcomes.failure(
+            Complexity::Medium,
+            "claude",
+            "HTTP 529".into(),
+            chrono::Utc::now(),
+        );
+    }
+    let decision = plan(
+        &config,
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota(QuotaState::Normal),
+            health: &HealthBoard::default(),
+            outcomes: &outcomes,
+        },
+        &classified(Complexity::Medium),
+        None,
+        Needs::default(),
+    );
+    let order: Vec<&str> = decision.chain.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(order, ["grok", "claude:sonnet"]);
+    assert!(
+        decision
+            .reason
+            .contains("claude:sonnet demoted for medium work"),
+        "{}",
+        decision.reason
+    );
 }

@@ -1,7 +1,12 @@
-//! Proxy overhead benchmark: the same load against the mock upstream directly and through
-//! the proxy, interleaved in one run, reported as ratios against the direct baseline.
+//! Benchmarks, reported as tables for README.
 //!
-//! `cargo run --release -p pai-e2e --bin bench [-- --quick]`
+//! - `proxy`: the same load against the mock upstream directly and through the proxy,
+//!   interleaved in one run, reported as ratios against the direct baseline.
+//! - `translate`: a Claude Code-sized request (24 tools, ~30k tokens) to OpenAI, and a
+//!   2,000-chunk OpenAI stream to Anthropic events.
+//! - `classify`: classification of a Claude Code-sized request.
+//!
+//! `cargo run --release -p pai-e2e --bin bench [-- proxy|translate|classify] [--quick]`
 
 #![allow(
     clippy::unwrap_used,
@@ -81,7 +86,140 @@ async fn time_to_first_byte(client: &reqwest::Client, url: &str, body: &str) -> 
 
 #[tokio::main]
 async fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let only: Vec<&str> = args
+        .iter()
+        .map(String::as_str)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let wants = |name: &str| only.is_empty() || only.contains(&name);
+    if wants("translate") {
+        translate_bench(quick);
+    }
+    if wants("classify") {
+        classify_bench(quick);
+    }
+    if wants("proxy") {
+        proxy_bench(quick).await;
+    }
+}
+
+/// A Claude Code request grown to ~30k tokens of history, its real 24 tools kept.
+fn claude_code_sized() -> serde_json::Value {
+    let mut body: serde_json::Value =
+        serde_json::from_str(include_str!("../../fixtures/claude-code-request.json")).unwrap();
+    let filler = "fn main() { println!(\"hello\"); } // a line of code seen earlier\n".repeat(60);
+    let messages = body["messages"].as_array_mut().unwrap();
+    for i in 0..20 {
+        messages.insert(0, json!({"role": if i % 2 == 0 { "user" } else { "assistant" }, "content": filler.clone()}));
+    }
+    body
+}
+
+fn per_op(total: Duration, n: usize) -> String {
+    let micros = total.as_secs_f64() * 1e6 / n as f64;
+    if micros >= 1000.0 {
+        format!("{:.3} ms", micros / 1000.0)
+    } else {
+        format!("{micros:.2} µs")
+    }
+}
+
+fn translate_bench(quick: bool) {
+    use pai_orchestrator::translate::request::{to_openai, Limits};
+    use pai_orchestrator::translate::stream::StreamTranslator;
+    use pai_orchestrator::translate::tokens;
+    let body = claude_code_sized();
+    let text = body.to_string();
+    let estimated = tokens::estimate(&body);
+    let n = if quick { 50 } else { 500 };
+    let start = Instant::now();
+    for _ in 0..n {
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        std::hint::black_box(
+            to_openai(
+                &parsed,
+                "local",
+                Limits {
+                    context_window: Some(131072),
+                    input_tokens: estimated as u32,
+                },
+            )
+            .unwrap(),
+        );
+    }
+    let request_time = start.elapsed();
+
+    let mut stream = String::new();
+    for i in 0..2000 {
+        let delta = if i % 10 == 9 {
+            json!({"tool_calls": [{"index": 0, "id": if i == 9 { json!("call_1") } else { json!(null) }, "function": {"name": "Bash", "arguments": "{\"a\":1}"}}]})
+        } else {
+            json!({"content": "token "})
+        };
+        stream.push_str(&format!("data: {}\n\n", json!({"id": "c", "model": "m", "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})));
+    }
+    stream.push_str("data: [DONE]\n\n");
+    let rounds = if quick { 5 } else { 50 };
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let mut translator = StreamTranslator::new("m", 10);
+        for chunk in stream.as_bytes().chunks(512) {
+            std::hint::black_box(translator.feed(chunk));
+        }
+        std::hint::black_box(translator.finish());
+    }
+    let stream_time = start.elapsed();
+    println!(
+        "Translation ({} bytes, ~{estimated} tokens, {} tools; 2,000-chunk stream)",
+        text.len(),
+        body["tools"].as_array().unwrap().len()
+    );
+    println!("| measure | time |");
+    println!("|---|---|");
+    println!(
+        "| request Anthropic -> OpenAI (parse + translate) | {} per request |",
+        per_op(request_time, n)
+    );
+    println!(
+        "| stream OpenAI -> Anthropic | {} per chunk |",
+        per_op(stream_time, rounds * 2000)
+    );
+    println!();
+}
+
+fn classify_bench(quick: bool) {
+    use pai_orchestrator::classify::{classify, ClassifyRules, RequestFacts};
+    use pai_orchestrator::proxy::inspect::MessagesSummary;
+    let text = claude_code_sized().to_string();
+    let rules = ClassifyRules::default();
+    let n = if quick { 200 } else { 2000 };
+    let start = Instant::now();
+    for _ in 0..n {
+        let summary = MessagesSummary::parse(text.as_bytes()).unwrap();
+        std::hint::black_box(&summary);
+    }
+    let parse_time = start.elapsed();
+    let summary = MessagesSummary::parse(text.as_bytes()).unwrap();
+    let start = Instant::now();
+    for _ in 0..n {
+        let facts = RequestFacts::from_summary(&summary, text.len());
+        std::hint::black_box(classify(&facts, None, &rules));
+    }
+    let classify_time = start.elapsed();
+    println!("Classification ({} bytes)", text.len());
+    println!("| measure | time |");
+    println!("|---|---|");
+    println!(
+        "| borrowed parse (done for every request anyway) | {} |",
+        per_op(parse_time, n)
+    );
+    println!("| facts + classification | {} |", per_op(classify_time, n));
+    println!();
+}
+
+async fn proxy_bench(quick: bool) {
     let scale = if quick { 10 } else { 1 };
     let upstream = MockUpstream::start(|req| anthropic_reply(req, "benchmark answer text")).await;
     let proxy = TestProxy::start(&upstream.url()).await;

@@ -1,0 +1,330 @@
+//! The admin API (`/api/*`) behind the settings window and the tray: config read,
+//! validate and save, routing mode, stats, route preview, request log, quota history,
+//! qualification. Every call needs the admin token (`Authorization: Bearer …`); the guard
+//! in front refuses foreign origins and hosts as for the proxy.
+
+mod edit;
+pub mod token;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+pub use edit::{apply as apply_edit, ConfigEdit, EditError};
+
+use crate::classify::{self, RequestFacts};
+use crate::config::{Config, ConfigError};
+use crate::fsutil;
+use crate::proxy::error::ApiError;
+use crate::proxy::inspect::MessagesSummary;
+use crate::proxy::ProxyState;
+use crate::router::{self, Mode, Needs, Situation};
+
+pub fn router(state: ProxyState) -> Router<ProxyState> {
+    Router::new()
+        .route(
+            "/config",
+            get(get_config).put(put_config).patch(patch_config),
+        )
+        .route("/config/validate", post(validate_config))
+        .route("/mode", get(get_mode).put(put_mode))
+        .route("/stats", get(stats))
+        .route("/route/preview", post(route_preview))
+        .route("/requests", get(requests))
+        .route("/quota/history", get(quota_history))
+        .route("/providers/{name}/qualify", post(qualify))
+        .fallback(|request: Request| async move {
+            ApiError::not_found(format!(
+                "{} {} is not an admin route",
+                request.method(),
+                request.uri().path()
+            ))
+        })
+        .layer(axum::middleware::from_fn_with_state(state, require_token))
+}
+
+async fn require_token(State(state): State<ProxyState>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !token::matches(&state.admin_token, given.trim()) {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "the admin API needs the admin token (Authorization: Bearer …); `pai-orchestrator settings-url` prints a link with it",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn problems_json(error: &ConfigError) -> Value {
+    match error {
+        ConfigError::Invalid(problems) => json!(problems),
+        other => json!([{"key": "", "value": "", "reason": other.to_string()}]),
+    }
+}
+
+async fn read_config_text(state: &ProxyState) -> Result<String, ApiError> {
+    let Some(path) = &state.config_path else {
+        return Err(ApiError::not_found(
+            "this instance runs without a config file",
+        ));
+    };
+    tokio::fs::read_to_string(path).await.map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })
+}
+
+async fn get_config(State(state): State<ProxyState>) -> Result<Json<Value>, ApiError> {
+    let text = read_config_text(&state).await?;
+    Ok(Json(json!({
+        "path": state.config_path.as_ref().map(|p| p.display().to_string()),
+        "text": text,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ConfigText {
+    text: String,
+}
+
+async fn validate_config(Json(body): Json<ConfigText>) -> Json<Value> {
+    match Config::from_toml(&body.text) {
+        Ok(_) => Json(json!({"ok": true, "problems": []})),
+        Err(error) => Json(json!({"ok": false, "problems": problems_json(&error)})),
+    }
+}
+
+/// Validates, writes atomically, applies. A bad config is refused and nothing is written.
+async fn save(state: &ProxyState, text: String) -> Response {
+    let config = match Config::from_toml(&text) {
+        Ok(config) => config,
+        Err(error) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"ok": false, "problems": problems_json(&error)})),
+            )
+                .into_response()
+        }
+    };
+    let Some(path) = state.config_path.clone() else {
+        return ApiError::not_found("this instance runs without a config file").into_response();
+    };
+    let bytes = text.clone().into_bytes();
+    let written = tokio::task::spawn_blocking(move || fsutil::write_atomic(&path, &bytes)).await;
+    if let Err(error) = written.map_err(std::io::Error::other).and_then(|r| r) {
+        return ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "api_error",
+            format!("cannot save the config (the old file is untouched): {error}"),
+        )
+        .into_response();
+    }
+    let restart_needed = state.apply_config(config);
+    Json(json!({"ok": true, "problems": [], "restart_needed": restart_needed, "text": text}))
+        .into_response()
+}
+
+async fn put_config(State(state): State<ProxyState>, Json(body): Json<ConfigText>) -> Response {
+    save(&state, body.text).await
+}
+
+#[derive(Deserialize)]
+struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Edits that keep the file's comments; `?dry_run=true` only validates the result.
+async fn patch_config(
+    State(state): State<ProxyState>,
+    Query(query): Query<DryRun>,
+    Json(edit): Json<ConfigEdit>,
+) -> Response {
+    let current = match read_config_text(&state).await {
+        Ok(text) => text,
+        Err(error) => return error.into_response(),
+    };
+    let text = match apply_edit(&current, &edit) {
+        Ok(text) => text,
+        Err(error) => {
+            let (key, reason) = match &error {
+                EditError::Key { key, reason } => (key.clone(), reason.clone()),
+                EditError::Parse(reason) => (String::new(), reason.clone()),
+            };
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(
+                    json!({"ok": false, "problems": [{"key": key, "value": "", "reason": reason}]}),
+                ),
+            )
+                .into_response();
+        }
+    };
+    if query.dry_run {
+        return match Config::from_toml(&text) {
+            Ok(_) => Json(json!({"ok": true, "problems": [], "text": text})).into_response(),
+            Err(error) => {
+                Json(json!({"ok": false, "problems": problems_json(&error), "text": text}))
+                    .into_response()
+            }
+        };
+    }
+    save(&state, text).await
+}
+
+async fn get_mode(State(state): State<ProxyState>) -> Json<Value> {
+    Json(json!({"mode": state.mode.get(), "modes": Mode::ALL}))
+}
+
+#[derive(Deserialize)]
+struct ModeBody {
+    mode: String,
+}
+
+async fn put_mode(
+    State(state): State<ProxyState>,
+    Json(body): Json<ModeBody>,
+) -> Result<Json<Value>, ApiError> {
+    let mode = Mode::from_name(&body.mode).ok_or_else(|| {
+        ApiError::invalid_request(format!(
+            "mode: {:?} is not one of auto, claude-only, local-only, paused",
+            body.mode
+        ))
+    })?;
+    state.mode.set(mode);
+    Ok(Json(json!({"mode": mode})))
+}
+
+async fn stats(State(state): State<ProxyState>) -> Result<Json<Value>, ApiError> {
+    let by_class = state
+        .read_db(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT complexity, target, COUNT(*),
+                    SUM(CASE WHEN outcome = 'ok' AND status < 400 THEN 1 ELSE 0 END),
+                    AVG(latency_ms), AVG(ttfb_ms), SUM(input_tokens), SUM(output_tokens)
+                 FROM requests WHERE target IS NOT NULL
+                 GROUP BY complexity, target ORDER BY complexity, target",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(json!({
+                    "complexity": row.get::<_, Option<String>>(0)?,
+                    "target": row.get::<_, Option<String>>(1)?,
+                    "requests": row.get::<_, i64>(2)?,
+                    "successes": row.get::<_, i64>(3)?,
+                    "avg_latency_ms": row.get::<_, Option<f64>>(4)?,
+                    "avg_ttfb_ms": row.get::<_, Option<f64>>(5)?,
+                    "input_tokens": row.get::<_, Option<i64>>(6)?,
+                    "output_tokens": row.get::<_, Option<i64>>(7)?,
+                }))
+            })?;
+            rows.collect::<rusqlite::Result<Vec<Value>>>()
+        })
+        .await
+        .map_err(ApiError::bad_gateway)?;
+    Ok(Json(
+        json!({"by_class_and_target": by_class, "live": state.outcomes.rows()}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct PreviewQuery {
+    complexity: Option<String>,
+}
+
+/// The decision for a request body, without sending anything.
+async fn route_preview(
+    State(state): State<ProxyState>,
+    Query(query): Query<PreviewQuery>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let summary = MessagesSummary::parse(&body)?;
+    let facts = RequestFacts::from_summary(&summary, body.len());
+    let config = state.config();
+    let classification = classify::classify(&facts, query.complexity.as_deref(), &config.classify);
+    let quota = state.quota.snapshot();
+    let decision = router::plan(
+        &config,
+        Situation {
+            mode: state.mode.get(),
+            quota: &quota,
+            health: &state.health,
+            outcomes: &state.outcomes,
+        },
+        &classification,
+        summary.model(),
+        Needs {
+            input_tokens: facts.input_tokens,
+        },
+    );
+    Ok(Json(
+        json!({"decision": decision, "input_tokens": facts.input_tokens}),
+    ))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+async fn requests(
+    State(state): State<ProxyState>,
+    Query(query): Query<Limit>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = query.limit.unwrap_or(50).min(1000);
+    let rows = state
+        .read_db(move |conn| crate::store::recent(conn, limit))
+        .await
+        .map_err(ApiError::bad_gateway)?;
+    Ok(Json(json!({"requests": rows})))
+}
+
+#[derive(Deserialize)]
+struct Hours {
+    hours: Option<i64>,
+}
+
+async fn quota_history(
+    State(state): State<ProxyState>,
+    Query(query): Query<Hours>,
+) -> Result<Json<Value>, ApiError> {
+    let since =
+        chrono::Utc::now() - chrono::Duration::hours(query.hours.unwrap_or(24).clamp(1, 24 * 30));
+    let rows = state
+        .read_db(move |conn| crate::store::quota_history(conn, since))
+        .await
+        .map_err(ApiError::bad_gateway)?;
+    Ok(Json(json!({"readings": rows})))
+}
+
+async fn qualify(
+    State(state): State<ProxyState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let config = state.config();
+    let report =
+        crate::providers::qualify::qualify_named(&config, &name, &state.http, &state.health)
+            .await
+            .map_err(ApiError::not_found)?;
+    let text = serde_json::to_string(&report).unwrap_or_default();
+    let verdict = report.verdict_name();
+    let provider = name.clone();
+    state
+        .read_db(move |conn| crate::store::put_qualification(conn, &provider, verdict, &text))
+        .await
+        .map_err(ApiError::bad_gateway)?;
+    Ok(Json(json!(report)))
+}
