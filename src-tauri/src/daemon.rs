@@ -93,6 +93,7 @@ impl Daemon {
             providers,
             mode: ModeSwitch::default(),
             outcomes: Outcomes::default(),
+            queue: crate::queue::Queue::default(),
             admin_token: crate::admin::token::load_or_create(&data_dir)
                 .map_err(|source| DaemonError::Token {
                     path: crate::admin::token::path(&data_dir),

@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod logging;
 pub mod providers;
 pub mod proxy;
+pub mod queue;
 pub mod quota;
 pub mod router;
 pub mod status;

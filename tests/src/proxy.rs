@@ -25,6 +25,9 @@ base_url = "{upstream}"
 pass_client_credentials = true
 tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
 
+[queue]
+retry_attempts = 1
+
 [routing]
 fallback = []
 [routing.matrix]
@@ -150,6 +153,10 @@ kind = "openai"
 base_url = "{fallback}/v1"
 api_key_env = "PAI_TEST_FALLBACK_KEY"
 model = "fallback-model"
+
+[queue]
+max_wait_secs = 2
+retry_attempts = 1
 
 [routing]
 fallback = ["fallback"]

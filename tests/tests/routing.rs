@@ -204,7 +204,7 @@ async fn the_seed_routing_table_holds_as_the_quota_moves() {
             ["local", "claude:sonnet", "claude:sonnet"],
         ),
         (80, QuotaState::Warning, ["local", "local", "local"]),
-        // Complex work in critical: the queue (not available yet) is passed, then local.
+        // Complex work in critical waits for the quota (max_wait_secs = 2 here), then local.
         (95, QuotaState::Critical, ["local", "local", "local"]),
     ];
     for (percent, state, routes) in table {

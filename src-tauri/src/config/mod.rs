@@ -76,6 +76,22 @@ pub struct Config {
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
     pub classify: crate::classify::ClassifyRules,
+    pub queue: QueueConfig,
+}
+
+/// `[queue]`: waiting for quota, retries, shutdown.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// Longest an interactive request waits for the quota (below Claude Code's 600 s).
+    pub max_wait: Duration,
+    /// How often a held stream sends a `ping` event.
+    pub ping_every: Duration,
+    pub retry: crate::queue::backoff::Backoff,
+    /// Attempts of an async job before it fails.
+    pub job_attempts: u32,
+    /// How long in-flight requests may finish on shutdown.
+    pub grace: Duration,
+    pub coalesce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -150,6 +166,8 @@ pub struct ProviderConfig {
     pub tiers: BTreeMap<String, String>,
     /// Time allowed until the response headers arrive.
     pub timeout: Duration,
+    /// Requests in flight at once (`None`: unlimited).
+    pub max_concurrent: Option<usize>,
 }
 
 /// Whose credentials a provider receives.

@@ -19,6 +19,21 @@ pub struct RawConfig {
     pub routing: RawRouting,
     #[serde(default)]
     pub classify: crate::classify::ClassifyRules,
+    #[serde(default)]
+    pub queue: RawQueue,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQueue {
+    pub max_wait_secs: Option<u64>,
+    pub ping_secs: Option<u64>,
+    pub retry_attempts: Option<u32>,
+    pub retry_base_ms: Option<u64>,
+    pub retry_cap_ms: Option<u64>,
+    pub grace_secs: Option<u64>,
+    pub coalesce: Option<bool>,
+    pub job_attempts: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -78,6 +93,8 @@ impl RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawAnthropicProvider {
     pub name: String,
+    /// Requests in flight at once (unlimited when absent).
+    pub max_concurrent: Option<usize>,
     pub base_url: String,
     /// Forward the client's own `x-api-key` / `authorization` to this provider.
     /// Defaults to true only for Anthropic's own API.
@@ -94,6 +111,8 @@ pub struct RawAnthropicProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawOpenAiProvider {
     pub name: String,
+    /// Requests in flight at once (unlimited when absent).
+    pub max_concurrent: Option<usize>,
     pub base_url: String,
     pub api_key_env: Option<String>,
     pub model: Option<String>,

@@ -74,6 +74,7 @@ pub(super) fn validate(
         })
         .collect();
 
+    let queue = queue(&raw.queue, &mut problems);
     let classify = raw.classify;
     if classify.simple_at_most >= classify.complex_at_least {
         problems.add(
@@ -97,7 +98,52 @@ pub(super) fn validate(
             breaker,
         },
         classify,
+        queue,
     })
+}
+
+fn queue(raw: &super::raw::RawQueue, problems: &mut Problems) -> super::QueueConfig {
+    let max_wait = raw.max_wait_secs.unwrap_or(300);
+    if !(1..600).contains(&max_wait) {
+        problems.add(
+            "queue.max_wait_secs",
+            max_wait,
+            "must be between 1 and 599 (Claude Code gives up after 600 s)",
+        );
+    }
+    let ping = raw.ping_secs.unwrap_or(10);
+    if ping == 0 {
+        problems.add("queue.ping_secs", ping, "must be at least 1");
+    }
+    let attempts = raw.retry_attempts.unwrap_or(3);
+    if attempts == 0 {
+        problems.add(
+            "queue.retry_attempts",
+            attempts,
+            "must be at least 1 (1 = no retry)",
+        );
+    }
+    let base = raw.retry_base_ms.unwrap_or(500);
+    let cap = raw.retry_cap_ms.unwrap_or(30_000);
+    if base == 0 || cap < base {
+        problems.add(
+            "queue.retry_base_ms",
+            base,
+            "must be at least 1 and at most queue.retry_cap_ms",
+        );
+    }
+    super::QueueConfig {
+        max_wait: Duration::from_secs(max_wait.clamp(1, 599)),
+        ping_every: Duration::from_secs(ping.max(1)),
+        retry: crate::queue::backoff::Backoff {
+            base: Duration::from_millis(base.max(1)),
+            cap: Duration::from_millis(cap.max(base.max(1))),
+            attempts: attempts.max(1),
+        },
+        job_attempts: raw.job_attempts.unwrap_or(5).max(1),
+        grace: Duration::from_secs(raw.grace_secs.unwrap_or(10)),
+        coalesce: raw.coalesce.unwrap_or(true),
+    }
 }
 
 fn breaker(
@@ -350,6 +396,17 @@ fn providers(
                 &format!("is already the name of providers[{first}]"),
             );
         }
+        let max_concurrent = match provider {
+            RawProvider::Anthropic(p) => p.max_concurrent,
+            RawProvider::Openai(p) => p.max_concurrent,
+        };
+        if max_concurrent == Some(0) {
+            problems.add(
+                key("max_concurrent"),
+                0,
+                "must be at least 1 (leave it out for no limit)",
+            );
+        }
         let (kind, base_url, api_key_env, model, context_window, tiers, timeout_secs, pass) =
             match provider {
                 RawProvider::Anthropic(p) => (
@@ -413,6 +470,7 @@ fn providers(
             context_window,
             tiers: tiers.clone(),
             timeout: Duration::from_secs(timeout_secs.max(1)),
+            max_concurrent: max_concurrent.filter(|n| *n > 0),
         });
     }
     out

@@ -1,7 +1,10 @@
 //! The Messages endpoints and every other `/v1/*` path: read the body, classify, route,
 //! walk the chain of targets until one answers, and relay that answer.
 
+use std::sync::Arc;
 use std::time::Instant;
+
+use futures_util::StreamExt;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -10,14 +13,15 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use chrono::Utc;
 
+use super::chain::{ChainCtx, ChainEnd};
 use super::error::ApiError;
 use super::inspect::MessagesSummary;
 use super::relay::{relay, Pending};
 use super::ProxyState;
 use crate::classify::{self, Classification, Complexity, RequestFacts};
-use crate::config::Credentials;
-use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
-use crate::router::{self, Candidate, Decision, Mode, Needs, Situation};
+use crate::providers::{AnyProvider, ProviderError, Upstream};
+use crate::queue::{Buffered, Priority, Released};
+use crate::router::{self, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 
 /// Largest request body accepted (Anthropic's own limit for Messages is 32 MB).
@@ -119,154 +123,276 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
     record.route_reason = Some(decision.reason.clone());
     tracing::debug!(reason = %decision.reason, "routing");
 
-    let providers = state.providers.load_full();
-    let mut failures: Vec<String> = decision
-        .skipped
-        .iter()
-        .map(|s| format!("{}: {}", s.target, s.why))
-        .collect();
-    let mut last_answer: Option<(Upstream, &Candidate)> = None;
-    let mut last_error: Option<ApiError> = None;
-    for (index, candidate) in decision.chain.iter().enumerate() {
-        let Some(name) = &candidate.provider else {
-            failures.push("queue: waiting for quota is not available yet".to_owned());
-            continue;
-        };
-        let Some(provider) = providers.get(name) else {
-            continue;
-        };
-        if let Err(why) = state.health.admit(name) {
-            failures.push(format!("{}: {why}", candidate.target));
-            continue;
-        }
-        let is_claude = provider.config().credentials == Credentials::PassThrough;
-        let fixed = (is_claude && mode != Mode::Paused)
-            .then(|| router::unsigned_thinking_fix(&json))
-            .flatten();
-        let fixed_bytes = fixed.as_ref().map(|f| Bytes::from(f.to_string()));
-        let request = MessagesRequest {
-            body: fixed_bytes.as_ref().unwrap_or(&body),
-            json: fixed.as_ref().unwrap_or(&json),
-            model: &candidate.model,
-            stream: record.stream,
-            path_and_query: &path_and_query,
-            client_headers: &parts.headers,
-            input_tokens: facts.input_tokens,
-        };
-        let attempt_started = Instant::now();
-        let result = if is_count {
-            provider.count_tokens(&state.http, &request).await
-        } else {
-            provider.messages(&state.http, &request).await
-        };
-        match result {
-            Err(error) => {
-                tracing::warn!(target = %candidate.target, %error, "target failed");
-                if error.is_provider_fault() {
-                    state.health.mark_unhealthy(name, error.to_string());
-                    state.outcomes.failure(
-                        decision.complexity,
-                        name,
-                        error.to_string(),
-                        Utc::now(),
-                    );
-                }
-                failures.push(format!("{}: {error}", candidate.target));
-                last_error = Some(error.to_api_error());
-            }
-            Ok(upstream) => {
-                if is_claude {
-                    // Anthropic's own answer: its rate-limit headers and 429s are the quota.
-                    state
-                        .quota
-                        .observe_response(upstream.status, &upstream.headers);
-                }
-                let more = index + 1 < decision.chain.len();
-                if fails_over(provider, &upstream) {
-                    state.outcomes.failure(
-                        decision.complexity,
-                        name,
-                        format!("HTTP {}", upstream.status.as_u16()),
-                        Utc::now(),
-                    );
-                    if upstream.status != StatusCode::TOO_MANY_REQUESTS {
-                        state.health.mark_unhealthy(
-                            name,
-                            format!("answered HTTP {}", upstream.status.as_u16()),
-                        );
-                    }
-                    failures.push(format!(
-                        "{}: answered HTTP {}",
-                        candidate.target,
-                        upstream.status.as_u16()
-                    ));
-                    if more {
-                        last_answer = Some((upstream, candidate));
-                        continue;
-                    }
-                } else {
-                    state.health.mark_healthy(name);
-                    let latency = attempt_started.elapsed().as_secs_f64() * 1000.0;
-                    state.outcomes.success(decision.complexity, name, latency);
-                }
-                return commit(&state, upstream, candidate, &decision, record, started);
-            }
-        }
-    }
-    if let Some((upstream, candidate)) = last_answer {
-        // Nothing else answered: the client gets the last real answer (a 429 with its
-        // retry-after, say) rather than a made-up one.
-        return commit(&state, upstream, candidate, &decision, record, started);
-    }
-    let error = match (last_error, decision.chain.is_empty()) {
-        (Some(error), _) if failures.len() <= 1 => error,
-        (_, true) if failures.is_empty() => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded_error",
-            "no target is configured for this request",
-        ),
-        _ => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "api_error",
-            format!("every target failed: {}", failures.join("; ")),
-        ),
+    let priority = if decision.complexity == Complexity::Simple {
+        Priority::Background
+    } else {
+        Priority::Interactive
     };
-    let mut response = reject_with(&state, record, started, error, "upstream_error");
-    add_route_headers(response.headers_mut(), None, &decision);
+    let ctx = Arc::new(ChainCtx {
+        ticket: state.queue.ticket(),
+        state: state.clone(),
+        decision,
+        body,
+        json,
+        headers: parts.headers,
+        path_and_query,
+        input_tokens: facts.input_tokens,
+        stream: record.stream,
+        is_count,
+        mode,
+        priority,
+    });
+    let coalesce = config.queue.coalesce && !record.stream && !is_count;
+    if coalesce {
+        return coalesced(ctx, record, started).await;
+    }
+    let mut failures = ctx.new_failures();
+    let mut from = 0;
+    loop {
+        match ctx.run(from, &mut failures).await {
+            ChainEnd::Answered { upstream, target } => {
+                return commit(&state, upstream, &target, &ctx.decision, record, started)
+            }
+            ChainEnd::Failed(error) => return fail(&state, &ctx.decision, record, started, error),
+            ChainEnd::Hold { next } if ctx.stream => {
+                return held_stream(ctx, next, failures, record, started);
+            }
+            ChainEnd::Hold { next } => {
+                let max_wait = config.queue.max_wait;
+                if state.queue.wait_for_quota(&state.quota, max_wait).await == Released::TimedOut {
+                    failures.push(format!(
+                        "queue: the quota stayed critical for {}s",
+                        max_wait.as_secs()
+                    ));
+                }
+                from = next;
+            }
+        }
+    }
+}
+
+fn fail(
+    state: &ProxyState,
+    decision: &Decision,
+    record: RequestRecord,
+    started: Instant,
+    error: ApiError,
+) -> Response {
+    let retry_after = (error.status.as_u16() == 529).then(|| {
+        let snapshot = state.quota.snapshot();
+        snapshot
+            .rate_limited_until
+            .or(snapshot.resets_at)
+            .map(|t| (t - Utc::now()).num_seconds().max(1))
+            .unwrap_or(60)
+    });
+    let mut response = reject_with(state, record, started, error, "upstream_error");
+    add_route_headers(response.headers_mut(), None, decision);
+    if let Some(secs) = retry_after {
+        if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
+            response.headers_mut().insert("retry-after", value);
+        }
+    }
     response
 }
 
-/// Whether to try the next target after this answer.
-fn fails_over(provider: &AnyProvider, upstream: &Upstream) -> bool {
-    let own_key_refused = provider.config().credentials != Credentials::PassThrough
-        && matches!(upstream.status.as_u16(), 401 | 403);
-    upstream.should_fail_over() || own_key_refused
+/// A streaming request held for the quota: the client gets its headers and `ping` events
+/// at once and then, when the quota recovers (or the wait ends), the answer of the rest
+/// of the chain — or an `event: error` in Anthropic's shape.
+fn held_stream(
+    ctx: Arc<ChainCtx>,
+    next: usize,
+    failures: Vec<String>,
+    mut record: RequestRecord,
+    started: Instant,
+) -> Response {
+    let state = ctx.state.clone();
+    let config = state.config();
+    let (max_wait, ping_every) = (config.queue.max_wait, config.queue.ping_every);
+    let decision = ctx.decision.clone();
+    let recorder = state.recorder.clone();
+    let ping = || {
+        Ok::<_, std::io::Error>(Bytes::from_static(
+            b"event: ping\ndata: {\"type\": \"ping\"}\n\n",
+        ))
+    };
+    let body = async_stream::stream! {
+        yield ping();
+        let mut failures = failures;
+        let mut from = next;
+        let waited = {
+            let wait = state.queue.wait_for_quota(&state.quota, max_wait);
+            tokio::pin!(wait);
+            let mut ticks = tokio::time::interval(ping_every);
+            ticks.tick().await;
+            loop {
+                tokio::select! {
+                    released = &mut wait => break released,
+                    _ = ticks.tick() => yield ping(),
+                }
+            }
+        };
+        if waited == Released::TimedOut {
+            failures.push(format!("queue: the quota stayed critical for {}s", max_wait.as_secs()));
+        }
+        loop {
+            match ctx.run(from, &mut failures).await {
+                ChainEnd::Answered { upstream, .. } if upstream.status.is_success() => {
+                    let mut inner = upstream.body;
+                    while let Some(chunk) = inner.next().await {
+                        yield chunk;
+                    }
+                    break;
+                }
+                ChainEnd::Answered { upstream, .. } => {
+                    let status = upstream.status;
+                    let mut bytes = Vec::new();
+                    let mut inner = upstream.body;
+                    while let Some(Ok(chunk)) = inner.next().await {
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    let answer: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                    let error = ApiError::new(
+                        status,
+                        crate::translate::response::error_type(status.as_u16()),
+                        answer["error"]["message"].as_str().unwrap_or("the upstream failed").to_owned(),
+                    );
+                    yield Ok(Bytes::from(error.sse_event()));
+                    break;
+                }
+                ChainEnd::Failed(error) => {
+                    yield Ok(Bytes::from(error.sse_event()));
+                    break;
+                }
+                // Another queue target: the wait is over, go on past it.
+                ChainEnd::Hold { next } => from = next,
+            }
+        }
+    };
+    record.target = Some("queue".to_owned());
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    let upstream = Upstream {
+        status: StatusCode::OK,
+        headers,
+        body: Box::pin(body),
+    };
+    let pending = Pending::new(recorder, record, started);
+    let mut response = relay(upstream, pending);
+    add_route_headers(response.headers_mut(), None, &decision);
+    if let Ok(value) = HeaderValue::from_str("queue") {
+        response.headers_mut().insert("x-pai-route", value);
+    }
+    response
+}
+
+/// Non-streaming requests: identical ones in flight share one upstream call.
+async fn coalesced(ctx: Arc<ChainCtx>, mut record: RequestRecord, started: Instant) -> Response {
+    let route: Vec<&str> = ctx
+        .decision
+        .chain
+        .iter()
+        .map(|c| c.target.as_str())
+        .collect();
+    let key = crate::queue::coalesce_key(&ctx.body, &ctx.headers, &route.join(","));
+    let work_ctx = ctx.clone();
+    let (answer, joined) = ctx
+        .state
+        .queue
+        .coalescer()
+        .run(key, move || Box::pin(buffered_answer(work_ctx)))
+        .await;
+    if joined {
+        tracing::debug!("joined an identical request in flight");
+        record.outcome = "coalesced".to_owned();
+    }
+    record.target = answer
+        .headers
+        .get("x-pai-route")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let upstream = Upstream {
+        status: answer.status,
+        headers: answer.headers.clone(),
+        body: Box::pin(futures_util::stream::once({
+            let body = answer.body.clone();
+            async move { Ok(body) }
+        })),
+    };
+    let outcome = if joined { "coalesced" } else { "ok" };
+    let mut pending = Pending::new(ctx.state.recorder.clone(), record, started);
+    pending.record.outcome = outcome.to_owned();
+    relay(upstream, pending)
+}
+
+/// Runs the whole chain (waiting for the quota where the chain says so) and buffers the
+/// answer so that several clients can have it.
+async fn buffered_answer(ctx: Arc<ChainCtx>) -> Buffered {
+    let mut failures = ctx.new_failures();
+    let mut from = 0;
+    let (upstream, target) = loop {
+        match ctx.run(from, &mut failures).await {
+            ChainEnd::Answered { upstream, target } => break (upstream, Some(target)),
+            ChainEnd::Failed(error) => break (Upstream::error(&error), None),
+            ChainEnd::Hold { next } => {
+                let max_wait = ctx.state.config().queue.max_wait;
+                ctx.state
+                    .queue
+                    .wait_for_quota(&ctx.state.quota, max_wait)
+                    .await;
+                from = next;
+            }
+        }
+    };
+    let mut headers = upstream.headers;
+    add_route_headers(&mut headers, None, &ctx.decision);
+    if let Some(target) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        headers.insert("x-pai-route", target);
+    }
+    headers.remove(header::CONTENT_LENGTH);
+    let mut body = Vec::new();
+    let mut stream = upstream.body;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(_) => break,
+        }
+    }
+    Buffered {
+        status: upstream.status,
+        headers,
+        body: Bytes::from(body),
+    }
 }
 
 fn commit(
     state: &ProxyState,
     upstream: Upstream,
-    candidate: &Candidate,
+    target: &str,
     decision: &Decision,
     mut record: RequestRecord,
     started: Instant,
 ) -> Response {
-    record.target = Some(candidate.target.clone());
+    record.target = Some(target.to_owned());
     let pending = Pending::new(state.recorder.clone(), record, started);
     let mut response = relay(upstream, pending);
-    add_route_headers(response.headers_mut(), Some(candidate), decision);
+    add_route_headers(response.headers_mut(), None, decision);
+    if let Ok(value) = HeaderValue::from_str(target) {
+        response.headers_mut().insert("x-pai-route", value);
+    }
     response
 }
 
-fn add_route_headers(headers: &mut HeaderMap, candidate: Option<&Candidate>, decision: &Decision) {
+fn add_route_headers(headers: &mut HeaderMap, _target: Option<&str>, decision: &Decision) {
     let mut set = |name: &'static str, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
         }
     };
-    if let Some(candidate) = candidate {
-        set("x-pai-route", &candidate.target);
-    }
     set("x-pai-complexity", decision.complexity.name());
     set("x-pai-quota-state", decision.quota_state.name());
 }

@@ -1,5 +1,6 @@
 //! The local proxy Claude Code talks to: Anthropic's Messages API on loopback.
 
+mod chain;
 pub mod error;
 mod forward;
 mod guard;
@@ -41,6 +42,7 @@ pub struct ProxyState {
     pub providers: Arc<ArcSwap<Providers>>,
     pub mode: ModeSwitch,
     pub outcomes: Outcomes,
+    pub queue: crate::queue::Queue,
     /// The config file, when there is one to save edits to.
     pub config_path: Option<std::path::PathBuf>,
     pub data_dir: std::path::PathBuf,
