@@ -48,6 +48,8 @@ pub enum Reply {
         gates: Vec<(usize, Arc<Notify>)>,
         /// Told when the stream is dropped before its end (the client went away).
         dropped: Option<mpsc::UnboundedSender<()>>,
+        /// Called as the last event is handed out (before the client can see the end).
+        on_end: Option<Arc<dyn Fn() + Send + Sync>>,
     },
 }
 
@@ -77,6 +79,7 @@ impl Reply {
             events,
             gates: vec![],
             dropped: None,
+            on_end: None,
         }
     }
 }
@@ -192,6 +195,7 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
             events,
             gates,
             dropped,
+            on_end,
         } => {
             let guard = DropAlarm {
                 tx: dropped,
@@ -199,18 +203,24 @@ async fn handle(State(state): State<MockState>, request: Request) -> Response {
             };
             let total = events.len();
             let state = (events.into_iter().enumerate(), gates, guard);
-            let body = stream::unfold(state, move |(mut events, gates, mut guard)| async move {
-                let (i, event) = events.next()?;
-                if let Some((_, gate)) = gates.iter().find(|(at, _)| *at == i) {
-                    gate.notified().await;
+            let body = stream::unfold(state, move |(mut events, gates, mut guard)| {
+                let on_end = on_end.clone();
+                async move {
+                    let (i, event) = events.next()?;
+                    if let Some((_, gate)) = gates.iter().find(|(at, _)| *at == i) {
+                        gate.notified().await;
+                    }
+                    if i + 1 == total {
+                        guard.finished = true;
+                        if let Some(on_end) = &on_end {
+                            on_end();
+                        }
+                    }
+                    Some((
+                        Ok::<_, Infallible>(Bytes::from(event)),
+                        (events, gates, guard),
+                    ))
                 }
-                if i + 1 == total {
-                    guard.finished = true;
-                }
-                Some((
-                    Ok::<_, Infallible>(Bytes::from(event)),
-                    (events, gates, guard),
-                ))
             });
             let mut response = Response::new(Body::from_stream(body));
             set_headers(&mut response, &headers);

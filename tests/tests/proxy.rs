@@ -102,6 +102,7 @@ async fn first_event_reaches_the_client_before_the_upstream_finishes() {
         // The mock holds everything after the first event until the test says so.
         gates: vec![(1, script_gate.clone())],
         dropped: None,
+        on_end: None,
     })
     .await;
     let proxy = TestProxy::start(&upstream.url()).await;
@@ -137,6 +138,7 @@ async fn client_hanging_up_cancels_the_upstream_request() {
         events: anthropic::text_stream("claude-sonnet-5", "never finished"),
         gates: vec![(1, script_gate.clone())],
         dropped: Some(dropped_tx.clone()),
+        on_end: None,
     })
     .await;
     let proxy = TestProxy::start(&upstream.url()).await;

@@ -12,18 +12,23 @@ use futures_util::StreamExt;
 
 use super::error::ApiError;
 use super::ProxyState;
+use crate::classify::Classification;
 use crate::config::Credentials;
 use crate::providers::{AnyProvider, MessagesRequest, Provider, Upstream};
 use crate::queue::backoff::{self, jitter};
+use crate::queue::Released;
 use crate::queue::{Permit, Priority};
 use crate::quota::QuotaState;
-use crate::router::{self, Decision, Mode};
+use crate::router::{self, Decision, Mode, Needs, Situation};
 
 /// Everything one request needs to be sent anywhere, owned so that a held stream can run
 /// the chain after the handler has returned.
 pub struct ChainCtx {
     pub state: ProxyState,
     pub decision: Decision,
+    /// Kept to route again when a held request is released.
+    pub classification: Classification,
+    pub requested_model: Option<String>,
     pub body: Bytes,
     pub json: serde_json::Value,
     pub headers: HeaderMap,
@@ -58,11 +63,57 @@ impl ChainCtx {
             .collect()
     }
 
-    /// Tries the chain from `from` on.
+    /// Tries the request's chain from `from` on.
     pub async fn run(&self, from: usize, failures: &mut Vec<String>) -> ChainEnd {
+        self.walk(&self.decision, from, failures).await
+    }
+
+    /// After a hold: the quota recovered, so the request is routed again for the state it
+    /// is in now (a complex request goes back to Claude); if the wait timed out, the chain
+    /// goes on past the queue target.
+    pub async fn resume(
+        &self,
+        next: usize,
+        released: Released,
+        failures: &mut Vec<String>,
+    ) -> ChainEnd {
+        if released == Released::TimedOut {
+            let waited = self.state.config().queue.max_wait.as_secs();
+            failures.push(format!("queue: the quota stayed critical for {waited}s"));
+            let rest = self.decision.chain.get(next..).unwrap_or_default();
+            if rest.iter().all(|c| c.is_queue()) {
+                return ChainEnd::Failed(ApiError::new(
+                    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+                    "overloaded_error",
+                    format!("the Claude quota stayed critical for {waited}s and nothing else may take this request; try again later"),
+                ));
+            }
+            return self.walk(&self.decision, next, failures).await;
+        }
+        let config = self.state.config();
+        let quota = self.state.quota.snapshot();
+        let fresh = router::plan(
+            &config,
+            Situation {
+                mode: self.mode,
+                quota: &quota,
+                health: &self.state.health,
+                outcomes: &self.state.outcomes,
+            },
+            &self.classification,
+            self.requested_model.as_deref(),
+            Needs {
+                input_tokens: self.input_tokens,
+            },
+        );
+        tracing::info!(reason = %fresh.reason, "released from the queue; routed again");
+        self.walk(&fresh, 0, failures).await
+    }
+
+    async fn walk(&self, decision: &Decision, from: usize, failures: &mut Vec<String>) -> ChainEnd {
         let state = &self.state;
         let providers = state.providers.load_full();
-        let chain = &self.decision.chain;
+        let chain = &decision.chain;
         let mut last_answer: Option<(Upstream, String)> = None;
         let mut last_error: Option<ApiError> = None;
         for (index, candidate) in chain.iter().enumerate().skip(from) {
@@ -92,7 +143,7 @@ impl ChainCtx {
                         if error.is_provider_fault() {
                             state.health.mark_unhealthy(name, error.to_string());
                             state.outcomes.failure(
-                                self.decision.complexity,
+                                decision.complexity,
                                 name,
                                 error.to_string(),
                                 Utc::now(),
@@ -113,9 +164,7 @@ impl ChainCtx {
                         if !fails_over(provider, &upstream) {
                             state.health.mark_healthy(name);
                             let latency = started.elapsed().as_secs_f64() * 1000.0;
-                            state
-                                .outcomes
-                                .success(self.decision.complexity, name, latency);
+                            state.outcomes.success(decision.complexity, name, latency);
                             return ChainEnd::Answered {
                                 upstream,
                                 target: candidate.target.clone(),
@@ -123,7 +172,7 @@ impl ChainCtx {
                         }
                         let status = upstream.status.as_u16();
                         state.outcomes.failure(
-                            self.decision.complexity,
+                            decision.complexity,
                             name,
                             format!("HTTP {status}"),
                             Utc::now(),

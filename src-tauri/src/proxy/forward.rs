@@ -20,7 +20,7 @@ use super::relay::{relay, Pending};
 use super::ProxyState;
 use crate::classify::{self, Classification, Complexity, RequestFacts};
 use crate::providers::{AnyProvider, ProviderError, Upstream};
-use crate::queue::{Buffered, Priority, Released};
+use crate::queue::{Buffered, Priority};
 use crate::router::{self, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 
@@ -132,6 +132,8 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
         ticket: state.queue.ticket(),
         state: state.clone(),
         decision,
+        classification,
+        requested_model: summary.model().map(str::to_owned),
         body,
         json,
         headers: parts.headers,
@@ -147,9 +149,9 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
         return coalesced(ctx, record, started).await;
     }
     let mut failures = ctx.new_failures();
-    let mut from = 0;
+    let mut end = ctx.run(0, &mut failures).await;
     loop {
-        match ctx.run(from, &mut failures).await {
+        match end {
             ChainEnd::Answered { upstream, target } => {
                 return commit(&state, upstream, &target, &ctx.decision, record, started)
             }
@@ -158,14 +160,11 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
                 return held_stream(ctx, next, failures, record, started);
             }
             ChainEnd::Hold { next } => {
-                let max_wait = config.queue.max_wait;
-                if state.queue.wait_for_quota(&state.quota, max_wait).await == Released::TimedOut {
-                    failures.push(format!(
-                        "queue: the quota stayed critical for {}s",
-                        max_wait.as_secs()
-                    ));
-                }
-                from = next;
+                let released = state
+                    .queue
+                    .wait_for_quota(&state.quota, config.queue.max_wait)
+                    .await;
+                end = ctx.resume(next, released, &mut failures).await;
             }
         }
     }
@@ -178,14 +177,7 @@ fn fail(
     started: Instant,
     error: ApiError,
 ) -> Response {
-    let retry_after = (error.status.as_u16() == 529).then(|| {
-        let snapshot = state.quota.snapshot();
-        snapshot
-            .rate_limited_until
-            .or(snapshot.resets_at)
-            .map(|t| (t - Utc::now()).num_seconds().max(1))
-            .unwrap_or(60)
-    });
+    let retry_after = (error.status.as_u16() == 529).then(|| quota_retry_after(state));
     let mut response = reject_with(state, record, started, error, "upstream_error");
     add_route_headers(response.headers_mut(), None, decision);
     if let Some(secs) = retry_after {
@@ -194,6 +186,16 @@ fn fail(
         }
     }
     response
+}
+
+/// Seconds until the quota is expected back: a 429's reset, else the window's reset.
+fn quota_retry_after(state: &ProxyState) -> i64 {
+    let snapshot = state.quota.snapshot();
+    snapshot
+        .rate_limited_until
+        .or(snapshot.resets_at)
+        .map(|t| (t - Utc::now()).num_seconds().max(1))
+        .unwrap_or(60)
 }
 
 /// A streaming request held for the quota: the client gets its headers and `ping` events
@@ -219,7 +221,6 @@ fn held_stream(
     let body = async_stream::stream! {
         yield ping();
         let mut failures = failures;
-        let mut from = next;
         let waited = {
             let wait = state.queue.wait_for_quota(&state.quota, max_wait);
             tokio::pin!(wait);
@@ -232,11 +233,9 @@ fn held_stream(
                 }
             }
         };
-        if waited == Released::TimedOut {
-            failures.push(format!("queue: the quota stayed critical for {}s", max_wait.as_secs()));
-        }
+        let mut end = ctx.resume(next, waited, &mut failures).await;
         loop {
-            match ctx.run(from, &mut failures).await {
+            match end {
                 ChainEnd::Answered { upstream, .. } if upstream.status.is_success() => {
                     let mut inner = upstream.body;
                     while let Some(chunk) = inner.next().await {
@@ -265,7 +264,7 @@ fn held_stream(
                     break;
                 }
                 // Another queue target: the wait is over, go on past it.
-                ChainEnd::Hold { next } => from = next,
+                ChainEnd::Hold { next } => end = ctx.run(next, &mut failures).await,
             }
         }
     };
@@ -333,18 +332,28 @@ async fn coalesced(ctx: Arc<ChainCtx>, mut record: RequestRecord, started: Insta
 /// answer so that several clients can have it.
 async fn buffered_answer(ctx: Arc<ChainCtx>) -> Buffered {
     let mut failures = ctx.new_failures();
-    let mut from = 0;
+    let mut end = ctx.run(0, &mut failures).await;
     let (upstream, target) = loop {
-        match ctx.run(from, &mut failures).await {
+        match end {
             ChainEnd::Answered { upstream, target } => break (upstream, Some(target)),
-            ChainEnd::Failed(error) => break (Upstream::error(&error), None),
+            ChainEnd::Failed(error) => {
+                let mut upstream = Upstream::error(&error);
+                if error.status.as_u16() == 529 {
+                    let secs = quota_retry_after(&ctx.state).to_string();
+                    if let Ok(value) = HeaderValue::from_str(&secs) {
+                        upstream.headers.insert("retry-after", value);
+                    }
+                }
+                break (upstream, None);
+            }
             ChainEnd::Hold { next } => {
                 let max_wait = ctx.state.config().queue.max_wait;
-                ctx.state
+                let released = ctx
+                    .state
                     .queue
                     .wait_for_quota(&ctx.state.quota, max_wait)
                     .await;
-                from = next;
+                end = ctx.resume(next, released, &mut failures).await;
             }
         }
     };

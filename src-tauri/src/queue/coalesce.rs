@@ -20,9 +20,19 @@ pub struct Buffered {
 
 type SharedAnswer = Shared<BoxFuture<'static, Arc<Buffered>>>;
 
-#[derive(Default)]
 pub struct Coalescer {
     in_flight: Arc<Mutex<HashMap<[u8; 32], SharedAnswer>>>,
+    /// How many requests joined another's call so far.
+    joined: tokio::sync::watch::Sender<usize>,
+}
+
+impl Default for Coalescer {
+    fn default() -> Self {
+        Coalescer {
+            in_flight: Arc::default(),
+            joined: tokio::sync::watch::channel(0).0,
+        }
+    }
 }
 
 pub fn key(body: &[u8], headers: &HeaderMap, route: &str) -> [u8; 32] {
@@ -69,6 +79,14 @@ impl Coalescer {
                 }
             }
         };
+        if joined {
+            self.joined.send_modify(|n| *n += 1);
+        }
         (shared.await, joined)
+    }
+
+    /// Follows how many requests joined another's call.
+    pub fn joined(&self) -> tokio::sync::watch::Receiver<usize> {
+        self.joined.subscribe()
     }
 }

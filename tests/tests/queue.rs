@@ -1,0 +1,363 @@
+//! The queue: complex work waits for the quota instead of failing, held streams stay
+//! alive with pings, released requests leave by priority within the provider's limit,
+//! identical requests share one upstream call.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
+use pai_e2e::proxy::TestProxy;
+use pai_orchestrator::quota::QuotaState;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+const LIMIT: Duration = Duration::from_secs(15);
+
+fn config(claude: &str, dashboard: &str, dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[quota]
+poll_url = "{dashboard}/api/quota"
+poll_interval_secs = 1
+state_file = "{state}"
+[queue]
+retry_attempts = 1
+ping_secs = 1
+{extra}
+
+[[providers]]
+name = "claude"
+kind = "anthropic"
+base_url = "{claude}"
+pass_client_credentials = true
+max_concurrent = 2
+tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
+
+[routing]
+fallback = []
+[routing.matrix]
+normal   = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
+caution  = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
+warning  = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
+critical = {{ simple = ["queue", "claude:haiku"], medium = ["queue", "claude:sonnet"], complex = ["queue"] }}
+"#,
+        state = dir.join("state.json").display()
+    )
+}
+
+struct Rig {
+    proxy: TestProxy,
+    claude: MockUpstream,
+    quota: Arc<AtomicU64>,
+    _dashboard: MockUpstream,
+}
+
+async fn rig(claude: MockUpstream, extra: &str) -> Rig {
+    let quota = Arc::new(AtomicU64::new(95));
+    let value = quota.clone();
+    let dashboard = MockUpstream::start(move |_| {
+        Reply::json(json!({"usage_percent": value.load(Ordering::SeqCst)}))
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&claude.url(), &dashboard.url(), dir.path(), extra);
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let mut rx = proxy.daemon.state.quota.subscribe();
+    tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Critical))
+        .await
+        .unwrap()
+        .unwrap();
+    Rig {
+        proxy,
+        claude,
+        quota,
+        _dashboard: dashboard,
+    }
+}
+
+impl Rig {
+    async fn wait_until_waiting(&self, n: usize) {
+        let mut waiting = self.proxy.daemon.state.queue.waiting();
+        tokio::time::timeout(LIMIT, waiting.wait_for(|w| *w == n))
+            .await
+            .unwrap_or_else(|_| panic!("never {n} waiting"))
+            .unwrap();
+    }
+
+    fn recover(&self) {
+        self.quota.store(10, Ordering::SeqCst);
+    }
+}
+
+fn request(proxy: &TestProxy, model: &str, prompt: &str, stream: bool) -> reqwest::RequestBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&json!({"model": model, "max_tokens": 50, "stream": stream,
+            "messages": [{"role": "user", "content": prompt}]}))
+}
+
+#[tokio::test]
+async fn complex_work_waits_for_the_quota_then_completes_on_claude() {
+    let claude = MockUpstream::start(|req| anthropic_reply(req, "done after the wait")).await;
+    let rig = rig(claude, "").await;
+    let pending = tokio::spawn(
+        request(
+            &rig.proxy,
+            "claude-opus-4-8",
+            "design the architecture",
+            false,
+        )
+        .send(),
+    );
+    rig.wait_until_waiting(1).await;
+    assert!(
+        rig.claude.requests().is_empty(),
+        "nothing sent while critical"
+    );
+    rig.recover();
+    let response = tokio::time::timeout(LIMIT, pending)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    assert_eq!(status, 200, "{headers:?} {text}");
+    let body: Value = serde_json::from_str(&text).unwrap();
+    // Released and routed again for the recovered quota: Claude Opus.
+    assert_eq!(headers["x-pai-route"], "claude:opus");
+    assert_eq!(body["content"][0]["text"], "done after the wait");
+    assert_eq!(rig.claude.requests()[0].json()["model"], "claude-opus-4-8");
+}
+
+#[tokio::test]
+async fn a_held_stream_is_kept_alive_with_pings_then_streams_the_answer() {
+    let claude = MockUpstream::start(|req| anthropic_reply(req, "streamed after the wait")).await;
+    let rig = rig(claude, "").await;
+    let response = request(
+        &rig.proxy,
+        "claude-opus-4-8",
+        "design the architecture",
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    // Headers came at once, while the request waits.
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-pai-route"], "queue");
+    let mut stream = response.bytes_stream();
+    let mut seen = String::new();
+    // Two pings (ping_secs = 1) prove the connection is kept alive while waiting.
+    while seen.matches("event: ping").count() < 2 {
+        let chunk = tokio::time::timeout(LIMIT, stream.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(rig.claude.requests().is_empty());
+    rig.recover();
+    while let Some(chunk) = tokio::time::timeout(LIMIT, stream.next()).await.unwrap() {
+        seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+    }
+    assert!(seen.contains("event: message_start"));
+    assert!(seen.contains("streamed after the wait") || seen.contains("streamed after "));
+    assert!(
+        seen.trim_end()
+            .ends_with("data: {\"type\":\"message_stop\"}"),
+        "{seen}"
+    );
+}
+
+#[tokio::test]
+async fn past_the_max_wait_with_nothing_else_it_is_a_529_with_retry_after() {
+    let claude = MockUpstream::start(|req| anthropic_reply(req, "never")).await;
+    let rig = rig(claude, "max_wait_secs = 1").await;
+    let response = request(
+        &rig.proxy,
+        "claude-opus-4-8",
+        "design the architecture",
+        false,
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status().as_u16(), 529);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["type"], "overloaded_error");
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stayed critical"));
+    // A held stream ends with an error event in Anthropic's shape.
+    let text = request(
+        &rig.proxy,
+        "claude-opus-4-8",
+        "design the architecture",
+        true,
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(text.starts_with("event: ping"));
+    assert!(
+        text.contains(
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\""
+        ),
+        "{text}"
+    );
+    assert!(rig.claude.requests().is_empty());
+}
+
+#[tokio::test]
+async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let order = Arc::new(Mutex::new(Vec::<String>::new()));
+    let release = Arc::new(Notify::new());
+    let (i, m, o, r) = (
+        in_flight.clone(),
+        most.clone(),
+        order.clone(),
+        release.clone(),
+    );
+    let ended = in_flight.clone();
+    // Each answer is held until the test lets one go, so concurrency is observable.
+    let claude = MockUpstream::start(move |req: &Recorded| {
+        let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+        m.fetch_max(now, Ordering::SeqCst);
+        let prompt = req.json()["messages"][0]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        o.lock().unwrap().push(prompt);
+        let ended = ended.clone();
+        Reply::Sse {
+            headers: vec![],
+            events: pai_e2e::anthropic::text_stream("m", "ok"),
+            gates: vec![(0, r.clone())],
+            dropped: None,
+            on_end: Some(Arc::new(move || {
+                ended.fetch_sub(1, Ordering::SeqCst);
+            })),
+        }
+    })
+    .await;
+    let rig = rig(claude, "").await;
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        // Alternate background (haiku: simple) and interactive (sonnet: medium) work.
+        let (model, name) = if n % 2 == 0 {
+            ("claude-haiku-4-5-20251001", format!("bg-{n:02}"))
+        } else {
+            ("claude-sonnet-5", format!("ia-{n:02}"))
+        };
+        let send = request(&rig.proxy, model, &name, true).send();
+        tasks.push(tokio::spawn(async move {
+            send.await.unwrap().text().await.unwrap()
+        }));
+        // Arrival order is the order sent.
+        rig.wait_until_waiting(n + 1).await;
+    }
+    rig.recover();
+    // Everyone is at the gate (2 in flight, 18 waiting) before the first slot frees.
+    let gate = rig.proxy.daemon.state.queue.gate("claude", Some(2));
+    tokio::time::timeout(LIMIT, async {
+        while gate.load() != (2, 18) {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the released requests never all reached the gate");
+    // Let answers go one at a time until all 20 are through.
+    let mut released = 0;
+    while released < 20 {
+        if rig.claude.requests().len() > released {
+            release.notify_one();
+            released += 1;
+        }
+        tokio::task::yield_now().await;
+    }
+    for task in tasks {
+        let text = tokio::time::timeout(LIMIT, task).await.unwrap().unwrap();
+        assert!(text.contains("message_stop"));
+    }
+    assert!(
+        most.load(Ordering::SeqCst) <= 2,
+        "max_concurrent = 2 was exceeded"
+    );
+    let order = order.lock().unwrap().clone();
+    let expected: Vec<String> = (0..20)
+        .filter(|n| n % 2 == 1)
+        .map(|n| format!("ia-{n:02}"))
+        .chain((0..20).filter(|n| n % 2 == 0).map(|n| format!("bg-{n:02}")))
+        .collect();
+    // The first two slots go to whoever the recovery reaches first; after them, the
+    // gate's order holds for everyone else.
+    let rest: Vec<String> = expected
+        .into_iter()
+        .filter(|name| !order[..2].contains(name))
+        .collect();
+    assert_eq!(order[2..], rest[..], "release order: {order:?}");
+}
+
+#[tokio::test]
+async fn identical_requests_in_flight_share_one_upstream_call() {
+    let gate = Arc::new(Notify::new());
+    let held = gate.clone();
+    let claude = MockUpstream::start(move |_| Reply::Sse {
+        headers: vec![],
+        events: vec![serde_json::to_string(&pai_e2e::anthropic::text_message(
+            "claude-sonnet-5",
+            "shared answer",
+        ))
+        .unwrap()],
+        gates: vec![(0, held.clone())],
+        dropped: None,
+        on_end: None,
+    })
+    .await;
+    let rig = rig(claude, "").await;
+    rig.recover();
+    let mut rx = rig.proxy.daemon.state.quota.subscribe();
+    tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Normal))
+        .await
+        .unwrap()
+        .unwrap();
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let send = request(&rig.proxy, "claude-sonnet-5", "the same question", false).send();
+            tokio::spawn(async move { send.await.unwrap().text().await.unwrap() })
+        })
+        .collect();
+    let mut joined = rig.proxy.daemon.state.queue.coalescer().joined();
+    tokio::time::timeout(LIMIT, joined.wait_for(|n| *n == 9))
+        .await
+        .unwrap()
+        .unwrap();
+    gate.notify_one();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(tokio::time::timeout(LIMIT, task).await.unwrap().unwrap());
+    }
+    assert_eq!(rig.claude.requests().len(), 1, "one upstream call");
+    assert!(answers.iter().all(|a| a == &answers[0]));
+    assert!(answers[0].contains("shared answer"));
+}
