@@ -38,6 +38,9 @@ pub enum DaemonError {
 /// How often providers are checked (models, loaded model, reachability).
 const HEALTH_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Async jobs run this many at a time.
+const JOB_WORKERS: usize = 2;
+
 /// What the core needs to start.
 pub struct DaemonOptions {
     pub config: Config,
@@ -52,6 +55,11 @@ pub struct Daemon {
     pub state: ProxyState,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
+}
+
+/// How long in-flight requests may finish after a shutdown begins.
+fn grace(state: &ProxyState) -> std::time::Duration {
+    state.config().queue.grace
 }
 
 impl Daemon {
@@ -94,6 +102,9 @@ impl Daemon {
             mode: ModeSwitch::default(),
             outcomes: Outcomes::default(),
             queue: crate::queue::Queue::default(),
+            jobs: Some(crate::queue::jobs::JobStore::open(&store::database_path(
+                &data_dir,
+            ))?),
             admin_token: crate::admin::token::load_or_create(&data_dir)
                 .map_err(|source| DaemonError::Token {
                     path: crate::admin::token::path(&data_dir),
@@ -106,6 +117,11 @@ impl Daemon {
             started: Instant::now(),
             listen: local_addr,
         };
+        tokio::spawn(proxy::run_job_workers(
+            state.clone(),
+            JOB_WORKERS,
+            shutdown.clone(),
+        ));
         let server = tokio::spawn(proxy::serve(
             listener,
             proxy::router(state.clone()),
@@ -129,11 +145,28 @@ impl Daemon {
         self.shutdown.clone()
     }
 
-    /// Waits until the server has stopped.
+    /// Waits until the server has stopped. After a shutdown begins, in-flight requests
+    /// (streams included) get the grace period (`[queue].grace_secs`) to finish; then the
+    /// rest are cut. Queued jobs are on disk already.
     pub async fn wait(self) -> std::io::Result<()> {
-        match self.server.await {
-            Ok(result) => result,
-            Err(join) => Err(std::io::Error::other(join)),
+        let grace = grace(&self.state);
+        let shutdown = self.shutdown.clone();
+        let mut server = self.server;
+        let finished = tokio::select! {
+            result = &mut server => Some(result),
+            _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => None,
+        };
+        match finished {
+            Some(Ok(result)) => result,
+            Some(Err(join)) => Err(std::io::Error::other(join)),
+            None => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "requests still running after the grace period are cut"
+                );
+                server.abort();
+                Ok(())
+            }
         }
     }
 }

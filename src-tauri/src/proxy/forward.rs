@@ -69,81 +69,17 @@ async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response
         Err(error) => return reject(&state, record, started, error),
     };
     record.request_bytes = body.len() as u64;
-    let summary = match MessagesSummary::parse(&body) {
-        Ok(summary) => summary,
+    let ctx = match prepare(&state, body, parts.headers, path_and_query, is_count, None) {
+        Ok(ctx) => Arc::new(ctx),
         Err(error) => return reject(&state, record, started, error),
     };
-    record.model = summary.model().map(str::to_owned);
-    record.stream = summary.is_stream() && !is_count;
-    let facts = RequestFacts::from_summary(&summary, body.len());
-    let json: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(json) => json,
-        Err(e) => {
-            return reject(
-                &state,
-                record,
-                started,
-                ApiError::invalid_request(e.to_string()),
-            )
-        }
-    };
-
+    record.model = ctx.requested_model.clone();
+    record.stream = ctx.stream;
+    record.complexity = Some(ctx.decision.complexity.name().to_owned());
+    record.quota_state = Some(ctx.decision.quota_state.name().to_owned());
+    record.route_reason = Some(ctx.decision.reason.clone());
+    tracing::debug!(reason = %ctx.decision.reason, "routing");
     let config = state.config();
-    let mode = state.mode.get();
-    let explicit = parts
-        .headers
-        .get("x-pai-complexity")
-        .and_then(|v| v.to_str().ok());
-    let classification = if mode == Mode::Paused {
-        Classification {
-            complexity: Complexity::Medium,
-            score: 0.0,
-            reason: "paused: not classified".to_owned(),
-        }
-    } else {
-        classify::classify(&facts, explicit, &config.classify)
-    };
-    let quota = state.quota.snapshot();
-    let decision = router::plan(
-        &config,
-        Situation {
-            mode,
-            quota: &quota,
-            health: &state.health,
-            outcomes: &state.outcomes,
-        },
-        &classification,
-        summary.model(),
-        Needs {
-            input_tokens: facts.input_tokens,
-        },
-    );
-    record.complexity = Some(decision.complexity.name().to_owned());
-    record.quota_state = Some(decision.quota_state.name().to_owned());
-    record.route_reason = Some(decision.reason.clone());
-    tracing::debug!(reason = %decision.reason, "routing");
-
-    let priority = if decision.complexity == Complexity::Simple {
-        Priority::Background
-    } else {
-        Priority::Interactive
-    };
-    let ctx = Arc::new(ChainCtx {
-        ticket: state.queue.ticket(),
-        state: state.clone(),
-        decision,
-        classification,
-        requested_model: summary.model().map(str::to_owned),
-        body,
-        json,
-        headers: parts.headers,
-        path_and_query,
-        input_tokens: facts.input_tokens,
-        stream: record.stream,
-        is_count,
-        mode,
-        priority,
-    });
     let coalesce = config.queue.coalesce && !record.stream && !is_count;
     if coalesce {
         return coalesced(ctx, record, started).await;
@@ -186,6 +122,72 @@ fn fail(
         }
     }
     response
+}
+
+/// Parses, classifies and routes a Messages (or count_tokens) body. `priority` overrides
+/// the one the complexity implies (async jobs are `Batch`).
+pub(super) fn prepare(
+    state: &ProxyState,
+    body: Bytes,
+    headers: HeaderMap,
+    path_and_query: String,
+    is_count: bool,
+    priority: Option<Priority>,
+) -> Result<ChainCtx, ApiError> {
+    let summary = MessagesSummary::parse(&body)?;
+    let facts = RequestFacts::from_summary(&summary, body.len());
+    let json: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let config = state.config();
+    let mode = state.mode.get();
+    let explicit = headers
+        .get("x-pai-complexity")
+        .and_then(|v| v.to_str().ok());
+    let classification = if mode == Mode::Paused {
+        Classification {
+            complexity: Complexity::Medium,
+            score: 0.0,
+            reason: "paused: not classified".to_owned(),
+        }
+    } else {
+        classify::classify(&facts, explicit, &config.classify)
+    };
+    let quota = state.quota.snapshot();
+    let decision = router::plan(
+        &config,
+        Situation {
+            mode,
+            quota: &quota,
+            health: &state.health,
+            outcomes: &state.outcomes,
+        },
+        &classification,
+        summary.model(),
+        Needs {
+            input_tokens: facts.input_tokens,
+        },
+    );
+    let priority = priority.unwrap_or(if decision.complexity == Complexity::Simple {
+        Priority::Background
+    } else {
+        Priority::Interactive
+    });
+    Ok(ChainCtx {
+        ticket: state.queue.ticket(),
+        state: state.clone(),
+        decision,
+        classification,
+        requested_model: summary.model().map(str::to_owned),
+        stream: summary.is_stream() && !is_count,
+        input_tokens: facts.input_tokens,
+        body,
+        json,
+        headers,
+        path_and_query,
+        is_count,
+        mode,
+        priority,
+    })
 }
 
 /// Seconds until the quota is expected back: a 429's reset, else the window's reset.
@@ -473,7 +475,7 @@ fn path_and_query(uri: &axum::http::Uri) -> String {
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] without reading it all.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(headers: &HeaderMap, body: Body) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::too_large(format!(
             "request body exceeds the proxy's limit of {} MiB",

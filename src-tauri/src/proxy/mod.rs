@@ -7,6 +7,7 @@ mod guard;
 pub mod headers;
 mod health;
 pub mod inspect;
+mod jobs;
 mod relay;
 mod usage;
 
@@ -25,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 pub use forward::MAX_BODY_BYTES;
 pub use guard::is_loopback_host;
 pub use health::HealthResponse;
+pub use jobs::run_workers as run_job_workers;
 
 use crate::config::Config;
 use crate::providers::{HealthBoard, Providers};
@@ -43,6 +45,8 @@ pub struct ProxyState {
     pub mode: ModeSwitch,
     pub outcomes: Outcomes,
     pub queue: crate::queue::Queue,
+    /// Async jobs; `None` when their store cannot be opened.
+    pub jobs: Option<crate::queue::jobs::JobStore>,
     /// The config file, when there is one to save edits to.
     pub config_path: Option<std::path::PathBuf>,
     pub data_dir: std::path::PathBuf,
@@ -105,6 +109,9 @@ pub fn router(state: ProxyState) -> Router {
         .route("/health", get(health::health))
         .route("/v1/messages", post(forward::messages))
         .route("/v1/messages/count_tokens", post(forward::count_tokens))
+        .route("/v1/queue/messages", post(jobs::enqueue))
+        .route("/v1/queue", get(jobs::list))
+        .route("/v1/queue/{id}", get(jobs::get).delete(jobs::cancel))
         .route("/v1/{*rest}", any(forward::passthrough))
         .fallback(forward::not_found)
         .layer(axum::middleware::from_fn_with_state(

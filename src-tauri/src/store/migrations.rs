@@ -50,6 +50,23 @@ const MIGRATIONS: &[&str] = &[
         report TEXT NOT NULL
     );
     CREATE INDEX qualifications_provider ON qualifications(provider, id);",
+    // 5: async jobs (POST /v1/queue/messages). Never credentials: those stay in memory.
+    "CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        priority INTEGER NOT NULL,
+        not_before TEXT,
+        deadline TEXT,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        request TEXT NOT NULL,
+        headers TEXT NOT NULL,
+        response TEXT,
+        error TEXT
+    );
+    CREATE INDEX jobs_ready ON jobs(status, priority, seq);",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
