@@ -38,6 +38,22 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Point Claude Code at this proxy (`env.ANTHROPIC_BASE_URL` in its settings.json),
+    /// after a timestamped backup.
+    ConnectClaude {
+        /// Claude Code's settings file [default: ~/.claude/settings.json].
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+    },
+    /// Undo `connect-claude`: put back exactly what was there.
+    DisconnectClaude {
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+    },
+    /// Print the settings page's address, with the admin token.
+    SettingsUrl,
+    /// Install a systemd user unit that starts the headless proxy at login.
+    InstallService,
     /// Examine a provider: can it drive Claude Code's tools, or only chat? Stores the result.
     Qualify {
         /// The provider's name in the config.

@@ -34,6 +34,26 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     match cli.command {
         Some(Command::Status { json }) => runtime.block_on(print_status(config, json)),
+        Some(Command::ConnectClaude { settings }) => {
+            connect_claude(&config, &paths, settings, true)
+        }
+        Some(Command::DisconnectClaude { settings }) => {
+            connect_claude(&config, &paths, settings, false)
+        }
+        Some(Command::SettingsUrl) => {
+            let token = pai_orchestrator::admin::token::load_or_create(&paths.data_dir)
+                .map_err(|e| e.to_string())?;
+            say(&format!("http://{}/?token={token}", config.server.listen));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::InstallService) => {
+            let path = pai_orchestrator::service::install(&paths).map_err(|e| e.to_string())?;
+            say(&format!(
+                "Installed {}.\nStart it now and at every login with:\n  systemctl --user daemon-reload && systemctl --user enable --now pai-orchestrator",
+                path.display()
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Qualify { provider, json }) => {
             runtime.block_on(qualify(config, &paths.data_dir, &provider, json))
         }
@@ -51,6 +71,48 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
         }
     }
+}
+
+#[allow(clippy::print_stdout)]
+fn say(text: &str) {
+    println!("{text}");
+}
+
+fn connect_claude(
+    config: &Config,
+    paths: &Paths,
+    settings: Option<std::path::PathBuf>,
+    connect: bool,
+) -> Result<ExitCode, String> {
+    use pai_orchestrator::connect;
+    let settings = settings
+        .or_else(connect::default_settings_path)
+        .ok_or("no home directory: pass --settings FILE")?;
+    let url = format!("http://{}", config.server.listen);
+    if connect {
+        let backup =
+            connect::connect(&settings, &paths.data_dir, &url).map_err(|e| e.to_string())?;
+        say(&format!(
+            "Claude Code now talks to {url} ({}).",
+            settings.display()
+        ));
+        if let Some(backup) = backup {
+            say(&format!(
+                "Backup of the previous file: {}",
+                backup.display()
+            ));
+        }
+    } else if connect::disconnect(&settings, &paths.data_dir, &url).map_err(|e| e.to_string())? {
+        say(&format!(
+            "Claude Code's settings are back as they were ({}).",
+            settings.display()
+        ));
+    } else {
+        say(&format!(
+            "Claude Code was not pointed at {url}; nothing changed."
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn print_status(config: Config, json: bool) -> Result<ExitCode, String> {

@@ -77,6 +77,7 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub classify: crate::classify::ClassifyRules,
     pub queue: QueueConfig,
+    pub notifications: crate::notify::NotifySettings,
 }
 
 /// `[queue]`: waiting for quota, retries, shutdown.

@@ -21,6 +21,8 @@ pub struct RawConfig {
     pub classify: crate::classify::ClassifyRules,
     #[serde(default)]
     pub queue: RawQueue,
+    #[serde(default)]
+    pub notifications: crate::notify::NotifySettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

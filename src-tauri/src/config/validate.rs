@@ -99,6 +99,7 @@ pub(super) fn validate(
         },
         classify,
         queue,
+        notifications: raw.notifications,
     })
 }
 
