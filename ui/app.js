@@ -1,0 +1,299 @@
+// The settings window: overview, routing (matrix, thresholds, preview), providers, queue.
+import { api, hasAccess } from "./api.js";
+
+const $ = (id) => document.getElementById(id);
+const STATES = ["normal", "caution", "warning", "critical"];
+const CLASSES = ["simple", "medium", "complex"];
+const el = (tag, props = {}, ...children) => {
+  const node = Object.assign(document.createElement(tag), props);
+  for (const child of children) node.append(child);
+  return node;
+};
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "");
+
+// ---------- tabs ----------
+const tabs = ["overview", "routing", "providers", "queue"];
+function show(name) {
+  for (const tab of tabs) {
+    $(`tab-${tab}`).setAttribute("aria-selected", String(tab === name));
+    $(`page-${tab}`).hidden = tab !== name;
+  }
+  location.hash = name;
+  refresh();
+}
+for (const tab of tabs) $(`tab-${tab}`).addEventListener("click", () => show(tab));
+
+function banner(text) {
+  $("banner").textContent = text || "";
+  $("banner").hidden = !text;
+}
+
+// ---------- overview ----------
+async function loadOverview() {
+  const health = await (await fetch("/health")).json();
+  const q = health.quota;
+  $("gauge").dataset.state = q.state;
+  $("quota-percent").textContent = q.percent == null ? "–" : `${Math.round(q.percent)}%`;
+  $("quota-state").textContent = q.state;
+  $("quota-reason").textContent = q.reason;
+  $("quota-burn").textContent = q.burn_rate == null ? "" :
+    `Burning ${q.burn_rate.toFixed(1)}%/h` + (q.projected_exhaustion ?
+      `; at this pace it runs out at ${time(q.projected_exhaustion)}${q.exhausts_before_reset ? " — before its reset" : ""}` : "");
+  renderModes(health.mode);
+  const history = await api("GET", "/api/quota/history?hours=24");
+  if (history.status === 200) renderChart(history.body.readings);
+  const log = await api("GET", "/api/requests?limit=50");
+  if (log.status === 200) {
+    $("requests").replaceChildren(...log.body.requests.map((r) => el("tr", {},
+      el("td", { textContent: time(r.started_at) }),
+      el("td", { textContent: r.complexity || "" }),
+      el("td", { textContent: r.target || "" }),
+      el("td", { textContent: r.status ?? r.outcome, className: r.status >= 400 ? "bad" : "" }),
+      el("td", { textContent: `${Math.round(r.latency_ms)} ms` }),
+      el("td", { textContent: `${r.input_tokens ?? "–"} / ${r.output_tokens ?? "–"}` }))));
+  }
+}
+
+function renderModes(current) {
+  const labels = { auto: "Automatic", "claude-only": "Claude only", "local-only": "Local only", paused: "Paused" };
+  $("modes").replaceChildren(...Object.entries(labels).map(([mode, label]) => {
+    const input = el("input", { type: "radio", name: "mode", value: mode, checked: mode === current });
+    input.addEventListener("change", async () => {
+      const answer = await api("PUT", "/api/mode", { mode });
+      if (answer.status !== 200) banner(answer.body?.error?.message || "cannot change the mode");
+    });
+    return el("label", { className: "mode" }, input, ` ${label}`);
+  }));
+}
+
+function renderChart(readings) {
+  const svg = $("chart");
+  const now = Date.now(), span = 24 * 3600 * 1000;
+  const x = (t) => ((new Date(t).getTime() - (now - span)) / span) * 600;
+  const y = (p) => 160 - Math.min(p, 100) * 1.6;
+  const lines = [50, 75, 90].map((p) => `<line x1="0" x2="600" y1="${y(p)}" y2="${y(p)}" class="grid"/>`);
+  const byWindow = {};
+  for (const r of readings) (byWindow[r.window] ||= []).push(`${x(r.at).toFixed(1)},${y(r.percent).toFixed(1)}`);
+  const paths = Object.entries(byWindow).map(([w, pts]) => `<polyline class="line w-${w}" points="${pts.join(" ")}"><title>${w}</title></polyline>`);
+  svg.innerHTML = lines.join("") + paths.join("");
+}
+
+// ---------- routing ----------
+let configText = "";
+let edit = { set: {} };
+let matrix = {};
+let fallback = [];
+let targets = [];
+
+function parseToml(text) {
+  // Only what the grid needs; the backend validates everything.
+  const cell = (state, cls) => {
+    const line = text.split("\n").find((l) => l.trim().startsWith(`${state} `) || l.trim().startsWith(`${state}=`));
+    const m = line && line.match(new RegExp(`${cls}\\s*=\\s*\\[([^\\]]*)\\]`));
+    return m ? [...m[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : [];
+  };
+  const result = {};
+  for (const s of STATES) result[s] = Object.fromEntries(CLASSES.map((c) => [c, cell(s, c)]));
+  const fb = text.match(/^fallback\s*=\s*\[([^\]]*)\]/m);
+  const threshold = (k, d) => Number((text.match(new RegExp(`${k}\\s*=\\s*([0-9.]+)`)) || [])[1] ?? d);
+  return {
+    matrix: result,
+    fallback: fb ? [...fb[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : [],
+    thresholds: { caution: threshold("caution", 50), warning: threshold("warning", 75), critical: threshold("critical", 90), hysteresis: threshold("hysteresis", 3) },
+  };
+}
+
+async function loadRouting() {
+  const answer = await api("GET", "/api/config");
+  if (answer.status !== 200) return banner(answer.body?.error?.message || "cannot read the config");
+  configText = answer.body.text;
+  const parsed = parseToml(configText);
+  matrix = parsed.matrix;
+  fallback = parsed.fallback;
+  for (const k of ["caution", "warning", "critical", "hysteresis"]) $(`t-${k}`).value = parsed.thresholds[k];
+  const health = await (await fetch("/health")).json();
+  targets = ["queue"];
+  for (const p of health.providers) targets.push(p.name);
+  edit = { set: {} };
+  $("save").disabled = true;
+  $("problems").replaceChildren();
+  renderMatrix();
+}
+
+function renderCell(list, key) {
+  const box = el("div", { className: "cell" });
+  list.forEach((target, i) => {
+    const chip = el("span", { className: "chip", draggable: true, tabIndex: 0, title: "Drag to reorder; Alt+arrows move it" },
+      el("span", { textContent: target }));
+    const remove = el("button", { className: "x", textContent: "×", title: `Remove ${target}`, ariaLabel: `Remove ${target}` });
+    remove.addEventListener("click", () => change(key, list.filter((_, j) => j !== i)));
+    chip.append(remove);
+    chip.addEventListener("dragstart", (e) => e.dataTransfer.setData("text/plain", String(i)));
+    chip.addEventListener("dragover", (e) => e.preventDefault());
+    chip.addEventListener("drop", (e) => {
+      e.preventDefault();
+      const from = Number(e.dataTransfer.getData("text/plain"));
+      const next = [...list];
+      next.splice(i, 0, ...next.splice(from, 1));
+      change(key, next);
+    });
+    chip.addEventListener("keydown", (e) => {
+      if (!e.altKey || !["ArrowLeft", "ArrowRight"].includes(e.key)) return;
+      const to = i + (e.key === "ArrowLeft" ? -1 : 1);
+      if (to < 0 || to >= list.length) return;
+      const next = [...list];
+      [next[i], next[to]] = [next[to], next[i]];
+      change(key, next);
+    });
+    box.append(chip);
+  });
+  const add = el("input", { className: "add", placeholder: "+ target", ariaLabel: `Add a target to ${key}` });
+  add.setAttribute("list", "target-options");
+  add.addEventListener("change", () => {
+    if (add.value.trim()) change(key, [...list, add.value.trim()]);
+  });
+  box.append(add);
+  box.dataset.key = key;
+  return box;
+}
+
+function renderMatrix() {
+  let options = document.getElementById("target-options");
+  if (!options) document.body.append(options = el("datalist", { id: "target-options" }));
+  options.replaceChildren(...targets.map((t) => el("option", { value: t })));
+  $("matrix").replaceChildren(...STATES.map((state) => el("tr", {},
+    el("th", { textContent: state, className: `state-${state}` }),
+    ...CLASSES.map((cls) => el("td", {}, renderCell(matrix[state][cls], `routing.matrix.${state}.${cls}`))))));
+  $("fallback").replaceChildren(renderCell(fallback, "routing.fallback"));
+}
+
+async function change(key, value) {
+  if (key.startsWith("routing.matrix.")) {
+    const [, , state, cls] = key.split(".");
+    matrix[state][cls] = value;
+  } else if (key === "routing.fallback") {
+    fallback = value;
+  }
+  edit.set[key] = value;
+  renderMatrix();
+  await validate();
+}
+
+async function validate() {
+  const answer = await api("PATCH", "/api/config?dry_run=true", edit);
+  const problems = answer.body?.problems || [];
+  $("problems").replaceChildren(...problems.map((p) => el("li", { textContent: `${p.key}: ${p.value} ${p.reason}` })));
+  document.querySelectorAll(".cell").forEach((c) => c.classList.toggle("invalid", problems.some((p) => p.key.startsWith(c.dataset.key))));
+  $("save").disabled = !(answer.status === 200 && answer.body.ok);
+  $("saved").textContent = "";
+}
+
+for (const k of ["caution", "warning", "critical", "hysteresis"]) {
+  $(`t-${k}`).addEventListener("input", async () => {
+    edit.set[`quota.thresholds.${k}`] = Number($(`t-${k}`).value);
+    await validate();
+  });
+}
+
+$("save").addEventListener("click", async () => {
+  const answer = await api("PATCH", "/api/config", edit);
+  if (answer.status === 200) {
+    $("saved").textContent = answer.body.restart_needed ? "Saved — restart to apply the new address." : "Saved and applied.";
+    edit = { set: {} };
+    $("save").disabled = true;
+  } else {
+    const problems = answer.body?.problems || [{ key: "", value: "", reason: answer.body?.error?.message || "not saved" }];
+    $("problems").replaceChildren(...problems.map((p) => el("li", { textContent: `${p.key}: ${p.value} ${p.reason}` })));
+  }
+});
+
+$("preview").addEventListener("click", async () => {
+  let body;
+  try { body = JSON.parse($("preview-body").value); } catch (e) { $("preview-result").textContent = `Not JSON: ${e.message}`; return; }
+  const cls = $("preview-class").value;
+  const answer = await api("POST", `/api/route/preview${cls ? `?complexity=${cls}` : ""}`, body);
+  if (answer.status !== 200) { $("preview-result").textContent = answer.body?.error?.message || "no decision"; return; }
+  const d = answer.body.decision;
+  $("preview-result").textContent = [
+    `Class: ${d.complexity} (${d.classification})`,
+    `Quota: ${d.quota_state}, routed by the ${d.level} row, mode ${d.mode}`,
+    `Chain: ${d.chain.map((c) => c.target + (c.model ? ` → ${c.model}` : "")).join(", ") || "nothing"}`,
+    ...d.skipped.map((s) => `Skipped ${s.target}: ${s.why}`),
+  ].join("\n");
+});
+
+// ---------- providers ----------
+async function loadProviders() {
+  const health = await (await fetch("/health")).json();
+  const answer = await api("GET", "/api/config");
+  const text = answer.body?.text || "";
+  $("providers").replaceChildren(...health.providers.map((p) => {
+    const keyEnv = (text.split("[[providers]]").find((block) => block.includes(`name = "${p.name}"`)) || "").match(/api_key_env\s*=\s*"([^"]+)"/);
+    const test = el("button", { textContent: "Test" });
+    test.addEventListener("click", async () => {
+      test.disabled = true; test.textContent = "Testing…";
+      const q = await api("POST", `/api/providers/${p.name}/qualify`);
+      test.disabled = false; test.textContent = "Test";
+      if (q.status !== 200) banner(q.body?.error?.message || "test failed");
+      loadProviders();
+    });
+    const remove = el("button", { textContent: "Remove", className: "danger" });
+    remove.addEventListener("click", async () => {
+      if (!confirm(`Remove ${p.name}?`)) return;
+      const r = await api("PATCH", "/api/config", { remove_providers: [p.name] });
+      if (r.status !== 200) banner((r.body?.problems || []).map((x) => `${x.key}: ${x.reason}`).join("; ") || r.body?.error?.message);
+      loadProviders();
+    });
+    const q = p.qualification;
+    return el("tr", {},
+      el("td", {}, el("strong", { textContent: p.name }), keyEnv ? el("div", { className: "muted", textContent: `key set via ${keyEnv[1]}` }) : ""),
+      el("td", { textContent: p.kind }),
+      el("td", { textContent: p.base_url, className: "mono" }),
+      el("td", { className: `health-${p.health}`, textContent: p.health + (p.breaker !== "closed" ? ` (breaker ${p.breaker})` : ""), title: p.last_error || "" }),
+      el("td", { textContent: p.models?.loaded || "" }),
+      el("td", { textContent: p.context_window ?? "" }),
+      el("td", { textContent: q ? `${q.verdict}` : "not tested", title: q?.reason || "" }),
+      el("td", {}, test, remove));
+  }));
+}
+
+$("provider-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = new FormData(e.target);
+  const provider = {};
+  for (const [k, v] of form.entries()) if (v !== "") provider[k] = k === "context_window" ? Number(v) : v;
+  const answer = await api("PATCH", "/api/config", { add_providers: [provider] });
+  if (answer.status === 200) { e.target.reset(); banner(""); loadProviders(); }
+  else banner((answer.body?.problems || []).map((p) => `${p.key}: ${p.value} ${p.reason}`).join("; ") || answer.body?.error?.message);
+});
+
+// ---------- queue ----------
+async function loadQueue() {
+  const answer = await api("GET", "/v1/queue?limit=100");
+  const jobs = answer.body?.jobs || [];
+  const health = await (await fetch("/health")).json();
+  $("waiting").textContent = `${health.queue_waiting ?? 0} interactive request(s) waiting.`;
+  $("jobs").replaceChildren(...jobs.map((j) => {
+    const cancel = el("button", { textContent: "Cancel", disabled: !["queued", "running"].includes(j.status) });
+    cancel.addEventListener("click", async () => { await api("DELETE", `/v1/queue/${j.id}`); loadQueue(); });
+    return el("tr", {}, el("td", { textContent: j.id, className: "mono" }), el("td", { textContent: j.status }),
+      el("td", { textContent: j.priority }), el("td", { textContent: j.attempts }), el("td", { textContent: time(j.created_at) }), el("td", {}, cancel));
+  }));
+}
+
+// ---------- refresh ----------
+async function refresh() {
+  if (!hasAccess()) return banner("Open this page with the link printed by `pai-orchestrator settings-url` (it carries the admin token).");
+  const page = tabs.find((t) => !$(`page-${t}`).hidden);
+  try {
+    if (page === "overview") await loadOverview();
+    if (page === "routing" && Object.keys(edit.set).length === 0) await loadRouting();
+    if (page === "providers") await loadProviders();
+    if (page === "queue") await loadQueue();
+  } catch (error) {
+    banner(`The proxy does not answer: ${error.message}`);
+  }
+}
+
+show(tabs.includes(location.hash.slice(1)) ? location.hash.slice(1) : "overview");
+setInterval(() => { if (!$("page-overview").hidden || !$("page-queue").hidden) refresh(); }, 3000);
