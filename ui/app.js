@@ -30,7 +30,7 @@ function banner(text) {
 
 // ---------- overview ----------
 async function loadOverview() {
-  const health = await (await fetch("/health")).json();
+  const health = (await api("GET", "/health")).body;
   const q = health.quota;
   $("gauge").dataset.state = q.state;
   $("quota-percent").textContent = q.percent == null ? "–" : `${Math.round(q.percent)}%`;
@@ -111,7 +111,7 @@ async function loadRouting() {
   matrix = parsed.matrix;
   fallback = parsed.fallback;
   for (const k of ["caution", "warning", "critical", "hysteresis"]) $(`t-${k}`).value = parsed.thresholds[k];
-  const health = await (await fetch("/health")).json();
+  const health = (await api("GET", "/health")).body;
   targets = ["queue"];
   for (const p of health.providers) targets.push(p.name);
   edit = { set: {} };
@@ -224,7 +224,7 @@ $("preview").addEventListener("click", async () => {
 
 // ---------- providers ----------
 async function loadProviders() {
-  const health = await (await fetch("/health")).json();
+  const health = (await api("GET", "/health")).body;
   const answer = await api("GET", "/api/config");
   const text = answer.body?.text || "";
   $("providers").replaceChildren(...health.providers.map((p) => {
@@ -271,7 +271,7 @@ $("provider-form").addEventListener("submit", async (e) => {
 async function loadQueue() {
   const answer = await api("GET", "/v1/queue?limit=100");
   const jobs = answer.body?.jobs || [];
-  const health = await (await fetch("/health")).json();
+  const health = (await api("GET", "/health")).body;
   $("waiting").textContent = `${health.queue_waiting ?? 0} interactive request(s) waiting.`;
   $("jobs").replaceChildren(...jobs.map((j) => {
     const cancel = el("button", { textContent: "Cancel", disabled: !["queued", "running"].includes(j.status) });

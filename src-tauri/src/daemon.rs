@@ -101,6 +101,7 @@ impl Daemon {
             providers,
             mode: ModeSwitch::default(),
             outcomes: Outcomes::default(),
+            last_route: Arc::new(tokio::sync::watch::channel(None).0),
             queue: crate::queue::Queue::default(),
             jobs: Some(crate::queue::jobs::JobStore::open(&store::database_path(
                 &data_dir,

@@ -1,26 +1,81 @@
 //! The tray app: a thin Tauri shell over the same core as `--headless`.
 //!
-//! The core runs on the tokio runtime created in `main`; Tauri shares it, so the proxy
-//! keeps serving while the event loop owns the main thread.
+//! The core runs on the tokio runtime created in `main`; Tauri shares it. The shell only
+//! wires: the tray ([`tray`]), the settings window (the `ui/` page, talking to the core
+//! through one command that dispatches into the admin router), notifications decided by
+//! the core ([`notifications`]), autostart and single instance.
 
+mod notifications;
 mod tray;
 
 use std::process::ExitCode;
 
-use tauri::RunEvent;
+use serde_json::Value;
+use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 
 use crate::daemon::{Daemon, DaemonOptions};
+use crate::proxy::ProxyState;
+
+const SETTINGS: &str = "settings";
+
+/// The settings window's one door to the core: the same admin API the browser uses.
+#[tauri::command]
+async fn admin(
+    state: tauri::State<'_, ProxyState>,
+    method: String,
+    path: String,
+    body: Option<Value>,
+) -> Result<Value, String> {
+    let (status, body) = crate::admin::dispatch(&state, &method, &path, body).await;
+    Ok(serde_json::json!({"status": status, "body": body}))
+}
+
+/// Opens (or brings forward) the settings window.
+pub fn open_settings<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(window) = app.get_webview_window(SETTINGS) {
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(app, SETTINGS, WebviewUrl::App("index.html".into()))
+        .title("PAI Orchestrator")
+        .inner_size(1100.0, 820.0)
+        .min_inner_size(720.0, 520.0)
+        .build();
+    if let Err(error) = built {
+        tracing::warn!(%error, "cannot open the settings window");
+    }
+}
 
 pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<ExitCode, String> {
+    let data_dir = options.data_dir.clone();
     let daemon = runtime
         .block_on(Daemon::start(options))
         .map_err(|e| e.to_string())?;
     tauri::async_runtime::set(runtime.handle().clone());
     let shutdown = daemon.shutdown_token();
-    let proxy_addr = daemon.local_addr;
+    let state = daemon.state.clone();
     let app = tauri::Builder::default()
+        // First, so a second launch only brings this one's window forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            open_settings(app)
+        }))
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--minimized"]),
+        ))
+        .manage(state.clone())
+        .invoke_handler(tauri::generate_handler![admin])
         .setup(move |app| {
-            tray::create(app.handle(), proxy_addr)?;
+            tray::create(app.handle(), &state)?;
+            notifications::start(app.handle().clone(), state.clone());
+            tray::first_run_autostart(app.handle(), &data_dir);
+            if std::env::var_os("PAI_SHOW_SETTINGS").is_some() {
+                open_settings(app.handle());
+            }
             Ok(())
         })
         .build(tauri::generate_context!())

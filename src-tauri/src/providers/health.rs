@@ -92,10 +92,21 @@ struct Entry {
     probing: bool,
 }
 
-#[derive(Default)]
 struct Board {
     entries: HashMap<String, Entry>,
     breaker: BreakerConfig,
+    /// Every change of a provider's health, for notifications.
+    events: tokio::sync::broadcast::Sender<(String, Health)>,
+}
+
+impl Default for Board {
+    fn default() -> Self {
+        Board {
+            entries: HashMap::new(),
+            breaker: BreakerConfig::default(),
+            events: tokio::sync::broadcast::channel(32).0,
+        }
+    }
 }
 
 /// Shared, cheap-to-clone health board for all providers.
@@ -145,12 +156,19 @@ impl HealthBoard {
         }
     }
 
+    /// Follows changes of health (a provider going down or coming back).
+    pub fn events(&self) -> tokio::sync::broadcast::Receiver<(String, Health)> {
+        self.lock().events.subscribe()
+    }
+
     pub fn mark_healthy(&self, provider: &str) {
         let mut board = self.lock();
+        let events = board.events.clone();
         let entry = board.entries.entry(provider.to_owned()).or_default();
         if entry.report.health != Health::Healthy {
             tracing::info!(provider, "provider is healthy");
             entry.report.since = Some(Utc::now());
+            let _ = events.send((provider.to_owned(), Health::Healthy));
         }
         entry.report.health = Health::Healthy;
         entry.report.last_error = None;
@@ -164,10 +182,12 @@ impl HealthBoard {
         let now = Utc::now();
         let mut board = self.lock();
         let breaker = board.breaker;
+        let events = board.events.clone();
         let entry = board.entries.entry(provider.to_owned()).or_default();
         if entry.report.health != Health::Unhealthy {
             tracing::warn!(provider, %error, "provider is unhealthy");
             entry.report.since = Some(now);
+            let _ = events.send((provider.to_owned(), Health::Unhealthy));
         }
         entry.report.health = Health::Unhealthy;
         entry.report.last_error = Some(error);

@@ -389,6 +389,9 @@ fn commit(
     started: Instant,
 ) -> Response {
     record.target = Some(target.to_owned());
+    state
+        .last_route
+        .send_replace(Some(format!("{target} ({})", decision.complexity.name())));
     let pending = Pending::new(state.recorder.clone(), record, started);
     let mut response = relay(upstream, pending);
     add_route_headers(response.headers_mut(), None, decision);

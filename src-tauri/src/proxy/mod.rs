@@ -51,6 +51,8 @@ pub struct ProxyState {
     /// The config file, when there is one to save edits to.
     pub config_path: Option<std::path::PathBuf>,
     pub data_dir: std::path::PathBuf,
+    /// The target that answered the latest request (the tray shows it).
+    pub last_route: Arc<tokio::sync::watch::Sender<Option<String>>>,
     /// Guards the admin API and the settings page.
     pub admin_token: Arc<str>,
     pub quota: QuotaMonitor,

@@ -1,0 +1,70 @@
+//! Shows what the core decides to notify: quota changes (debounced), providers going down
+//! or coming back.
+
+use std::time::{Duration, Instant};
+
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_notification::NotificationExt;
+
+use crate::notify::{Debouncer, Kind, Notification};
+use crate::providers::Health;
+use crate::proxy::ProxyState;
+
+fn show<R: Runtime>(app: &AppHandle<R>, notification: &Notification) {
+    let shown = app
+        .notification()
+        .builder()
+        .title(&notification.title)
+        .body(&notification.body)
+        .show();
+    if let Err(error) = shown {
+        tracing::debug!(%error, "cannot show a notification");
+    }
+}
+
+pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
+    tauri::async_runtime::spawn(async move {
+        let mut quota = state.quota.events();
+        let mut health = state.health.events();
+        let window = Duration::from_secs(state.config().notifications.debounce_secs);
+        let mut debouncer = Debouncer::new(window);
+        let mut ticks = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            let settings = state.config().notifications.clone();
+            let now = Instant::now();
+            let ready = tokio::select! {
+                event = quota.recv() => match event {
+                    Ok(event) if settings.quota => debouncer.quota(&event, &state.config(), now).into_iter().collect(),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Vec::new(),
+                    Err(_) => return,
+                },
+                event = health.recv() => match event {
+                    Ok((provider, health)) if settings.providers => {
+                        let (title, body) = match health {
+                            Health::Unhealthy => (format!("{provider} is down"), "Requests go to the next target in the chain.".to_owned()),
+                            _ => (format!("{provider} is back"), "It takes requests again.".to_owned()),
+                        };
+                        debouncer.other(Notification { kind: Kind::Provider, title, body }, now).into_iter().collect()
+                    }
+                    _ => Vec::new(),
+                },
+                _ = ticks.tick() => debouncer.due(now),
+            };
+            for notification in ready {
+                show(&app, &notification);
+            }
+        }
+    });
+}
+
+/// Tells the user, once, that the app starts at login and how to change it.
+pub fn first_run<R: Runtime>(app: &AppHandle<R>) {
+    show(
+        app,
+        &Notification {
+            kind: Kind::Queue,
+            title: "PAI Orchestrator starts at login".to_owned(),
+            body: "It sits in the tray and keeps Claude Code working. Turn this off with \"Start at login\" in its menu.".to_owned(),
+        },
+    );
+}
