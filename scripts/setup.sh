@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev
   xvfb xauth dbus
   python3-venv
-  chromium
+  chromium webkit2gtk-driver
 )
 
 missing=()
@@ -33,6 +33,11 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest (the test runner)"
   cargo install cargo-nextest --locked
+fi
+
+if ! command -v tauri-driver >/dev/null; then
+  echo "setup: installing tauri-driver (WebDriver for the app window)"
+  cargo install tauri-driver --locked
 fi
 
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai, xllamacpp" 2>/dev/null; then

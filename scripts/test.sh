@@ -11,11 +11,16 @@ cargo fmt --all -- --check
 echo "== clippy (headless core and tests)"
 cargo clippy --workspace --all-targets --no-default-features --locked -- -D warnings
 
-echo "== build the headless binary the end-to-end tests drive"
-cargo build -p pai-orchestrator --no-default-features --locked
-
 echo "== clippy (tray app, feature gui)"
 cargo clippy -p pai-orchestrator --all-targets --locked -- -D warnings
+
+echo "== build the tray app the window test drives"
+cargo build -p pai-orchestrator --locked
+mkdir -p target/gui
+cp target/debug/pai-orchestrator target/gui/pai-orchestrator
+export PAI_GUI_BIN="$PWD/target/gui/pai-orchestrator"
+# The headless binary the end-to-end tests start (built last: it is target/debug's).
+cargo build -p pai-orchestrator --no-default-features --locked
 
 echo "== tests"
 cargo nextest run --workspace --no-default-features --locked --no-fail-fast

@@ -11,3 +11,4 @@ pub mod llama;
 pub mod mock;
 pub mod openai;
 pub mod proxy;
+pub mod webdriver;

@@ -170,6 +170,12 @@ async fn save(state: &ProxyState, text: String) -> Response {
     let Some(path) = state.config_path.clone() else {
         return ApiError::not_found("this instance runs without a config file").into_response();
     };
+    // A new listen address takes a restart; compare with what the file said before.
+    let before = tokio::fs::read_to_string(&path).await.ok();
+    let old_listen = before
+        .and_then(|t| Config::from_toml(&t).ok())
+        .map(|c| c.server.listen);
+    let restart_needed = old_listen.is_some_and(|old| old != config.server.listen);
     let bytes = text.clone().into_bytes();
     let written = tokio::task::spawn_blocking(move || fsutil::write_atomic(&path, &bytes)).await;
     if let Err(error) = written.map_err(std::io::Error::other).and_then(|r| r) {
@@ -180,7 +186,7 @@ async fn save(state: &ProxyState, text: String) -> Response {
         )
         .into_response();
     }
-    let restart_needed = state.apply_config(config);
+    state.apply_config(config);
     Json(json!({"ok": true, "problems": [], "restart_needed": restart_needed, "text": text}))
         .into_response()
 }

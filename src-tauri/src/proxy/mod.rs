@@ -67,15 +67,14 @@ impl ProxyState {
     }
 
     /// Applies a new config at once: providers rebuilt, quota thresholds and sources
-    /// updated. Returns whether the change needs a restart (a new listen address).
-    pub fn apply_config(&self, config: Config) -> bool {
-        let restart = config.server.listen != self.config().server.listen;
+    /// updated. The listen address stays the one bound (a new one needs a restart).
+    pub fn apply_config(&self, mut config: Config) {
+        config.server.listen = self.config().server.listen;
         self.quota.reconfigure(&config.quota);
         self.providers
             .store(Arc::new(Providers::from_config(&config, &self.health)));
         self.config.store(Arc::new(config));
-        tracing::info!(restart_needed = restart, "config applied");
-        restart
+        tracing::info!("config applied");
     }
 
     /// Runs `read` on a fresh read connection off the async threads.

@@ -1,0 +1,186 @@
+//! The real tray app's settings window (WebKitGTK), under Xvfb, driven over WebDriver with
+//! `tauri-driver`: it shows the quota, and a threshold changed there is saved to the
+//! config file. Needs the GUI binary (`$PAI_GUI_BIN`, built by scripts/test.sh).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use pai_e2e::webdriver::Session;
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts Xvfb on a free display; returns it and the display name.
+fn xvfb() -> (Killed, String) {
+    let mut child = Command::new("Xvfb")
+        .args([
+            "-displayfd",
+            "1",
+            "-screen",
+            "0",
+            "1280x900x24",
+            "-nolisten",
+            "tcp",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Xvfb is missing: run scripts/setup.sh");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Killed(child), format!(":{}", line.trim()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_settings_window_shows_the_quota_and_saves_a_threshold() {
+    let app = std::env::var("PAI_GUI_BIN").expect(
+        "PAI_GUI_BIN is not set: scripts/test.sh builds the tray app and points this test at it",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    let (_xvfb, display) = xvfb();
+    let driver_port = free_port();
+    let native_port = free_port();
+    let _driver = Killed(
+        Command::new("tauri-driver")
+            .args([
+                "--port",
+                &driver_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
+            .env("DISPLAY", &display)
+            .env("HOME", dir.path())
+            .env("PAI_SHOW_SETTINGS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tauri-driver is missing: run scripts/setup.sh"),
+    );
+    let driver = format!("http://127.0.0.1:{driver_port}");
+    // Wait for the driver to listen (bounded).
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while http.get(format!("{driver}/status")).send().await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "tauri-driver did not start"
+        );
+        tokio::task::yield_now().await;
+    }
+    let listen = format!("127.0.0.1:{}", free_port());
+    let args = vec![
+        "--listen".to_owned(),
+        listen.clone(),
+        "--config".to_owned(),
+        config.display().to_string(),
+        "--data-dir".to_owned(),
+        dir.path().join("data").display().to_string(),
+    ];
+    let session = Session::start(&driver, &app, &args).await;
+
+    let state = session.find("#quota-state").await;
+    assert_eq!(session.text(&state).await, "unknown");
+    let reason = session.find("#quota-reason").await;
+    assert!(
+        session.text(&reason).await.contains("no"),
+        "the quota's reason is shown"
+    );
+
+    session.click(&session.find("#tab-routing").await).await;
+    let caution = session.find("#t-caution").await;
+    // Wait until the page has loaded the config into the field.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session
+        .script("return document.querySelector('#t-caution').value")
+        .await
+        != "50"
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the thresholds never loaded"
+        );
+        tokio::task::yield_now().await;
+    }
+    session.clear(&caution).await;
+    session.type_text(&caution, "55").await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while session
+        .script("return document.querySelector('#save').disabled")
+        .await
+        != false
+    {
+        assert!(tokio::time::Instant::now() < deadline, "Save never enabled");
+        tokio::task::yield_now().await;
+    }
+    session.click(&session.find("#save").await).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let saved = std::fs::read_to_string(&config).unwrap_or_default();
+        if saved.contains("caution = 55") {
+            assert!(
+                saved.starts_with("# PAI Orchestrator configuration."),
+                "comments kept"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the threshold was not saved: {saved}"
+        );
+        tokio::task::yield_now().await;
+    }
+    // The window says so, and still shows the new value.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let saved = session
+            .script("return document.querySelector('#saved').textContent")
+            .await;
+        if saved.as_str().is_some_and(|s| s.starts_with("Saved")) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the window never said Saved: {saved}"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        session
+            .script("return document.querySelector('#t-caution').value")
+            .await,
+        "55"
+    );
+    if let Ok(dir) = std::env::var("PAI_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/app-window.png"), session.screenshot().await).unwrap();
+    }
+    // The running core has the new threshold too.
+    let health: serde_json::Value = http
+        .get(format!("http://{listen}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    session.quit().await;
+}
