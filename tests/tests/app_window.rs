@@ -184,3 +184,31 @@ async fn the_settings_window_shows_the_quota_and_saves_a_threshold() {
     assert_eq!(health["status"], "ok");
     session.quit().await;
 }
+
+#[test]
+fn without_a_display_the_tray_app_runs_headless_by_itself() {
+    let app = std::env::var("PAI_GUI_BIN").expect("PAI_GUI_BIN is not set: run scripts/test.sh");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(app)
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut child = Killed(child);
+    let listening = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("proxy listening"));
+    assert!(listening.is_some(), "it should have started headless");
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "and still be running"
+    );
+}
