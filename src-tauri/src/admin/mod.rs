@@ -17,13 +17,11 @@ use serde_json::{json, Value};
 
 pub use edit::{apply as apply_edit, ConfigEdit, EditError};
 
-use crate::classify::{self, RequestFacts};
 use crate::config::{Config, ConfigError};
 use crate::fsutil;
 use crate::proxy::error::ApiError;
-use crate::proxy::inspect::MessagesSummary;
 use crate::proxy::ProxyState;
-use crate::router::{self, Mode, Needs, Situation};
+use crate::router::Mode;
 
 pub fn router(state: ProxyState) -> Router<ProxyState> {
     Router::new()
@@ -298,33 +296,31 @@ struct PreviewQuery {
     complexity: Option<String>,
 }
 
-/// The decision for a request body, without sending anything.
+/// The decision for a request body, without sending anything: the same parsing,
+/// classification and routing as a real request.
 async fn route_preview(
     State(state): State<ProxyState>,
     Query(query): Query<PreviewQuery>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let summary = MessagesSummary::parse(&body)?;
-    let facts = RequestFacts::from_summary(&summary, body.len());
-    let config = state.config();
-    let classification = classify::classify(&facts, query.complexity.as_deref(), &config.classify);
-    let quota = state.quota.snapshot();
-    let decision = router::plan(
-        &config,
-        Situation {
-            mode: state.mode.get(),
-            quota: &quota,
-            health: &state.health,
-            outcomes: &state.outcomes,
-        },
-        &classification,
-        summary.model(),
-        Needs {
-            input_tokens: facts.input_tokens,
-        },
-    );
+    let mut headers = axum::http::HeaderMap::new();
+    if let Some(value) = query
+        .complexity
+        .as_deref()
+        .and_then(|c| axum::http::HeaderValue::from_str(c).ok())
+    {
+        headers.insert("x-pai-complexity", value);
+    }
+    let ctx = crate::proxy::forward::prepare(
+        &state,
+        body,
+        headers,
+        "/v1/messages".to_owned(),
+        false,
+        None,
+    )?;
     Ok(Json(
-        json!({"decision": decision, "input_tokens": facts.input_tokens}),
+        json!({"decision": ctx.decision, "input_tokens": ctx.input_tokens}),
     ))
 }
 

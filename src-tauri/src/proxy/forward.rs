@@ -126,7 +126,7 @@ fn fail(
 
 /// Parses, classifies and routes a Messages (or count_tokens) body. `priority` overrides
 /// the one the complexity implies (async jobs are `Batch`).
-pub(super) fn prepare(
+pub(crate) fn prepare(
     state: &ProxyState,
     body: Bytes,
     headers: HeaderMap,

@@ -51,6 +51,17 @@ fn parse_time(field: &str, value: Option<&Value>) -> Result<Option<DateTime<Utc>
     }
 }
 
+/// The named headers that are present, as text.
+fn pick(headers: &HeaderMap, names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
 /// `POST /v1/queue/messages`: a Messages body plus optional `priority` (0 first – 9 last,
 /// default 5), `not_before` and `deadline` (RFC 3339). `202` once it is on disk.
 pub async fn enqueue(State(state): State<ProxyState>, request: Request) -> Response {
@@ -79,26 +90,8 @@ pub async fn enqueue(State(state): State<ProxyState>, request: Request) -> Respo
         let deadline = parse_time("deadline", object.remove("deadline").as_ref())?;
         // A job's answer is stored whole: it never streams.
         object.remove("stream");
-        let kept = KEPT_HEADERS
-            .iter()
-            .filter_map(|name| {
-                parts
-                    .headers
-                    .get(*name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| ((*name).to_owned(), v.to_owned()))
-            })
-            .collect();
-        let credentials = CREDENTIAL_HEADERS
-            .iter()
-            .filter_map(|name| {
-                parts
-                    .headers
-                    .get(*name)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| ((*name).to_owned(), v.to_owned()))
-            })
-            .collect();
+        let kept = pick(&parts.headers, &KEPT_HEADERS);
+        let credentials = pick(&parts.headers, &CREDENTIAL_HEADERS);
         let id = store
             .enqueue(json, kept, credentials, priority, not_before, deadline)
             .await

@@ -1,8 +1,8 @@
 //! The local proxy Claude Code talks to: Anthropic's Messages API on loopback.
 
-mod chain;
+pub(crate) mod chain;
 pub mod error;
-mod forward;
+pub(crate) mod forward;
 mod guard;
 pub mod headers;
 mod health;
