@@ -46,9 +46,12 @@ fn stats(mut samples: Vec<Duration>) -> Stats {
     }
 }
 
+/// A distinct body each time, so identical-request coalescing never flatters the proxy.
 fn body(stream: bool) -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     json!({"model": "claude-sonnet-5", "max_tokens": 1024, "stream": stream,
-        "messages": [{"role": "user", "content": "benchmark"}]})
+        "messages": [{"role": "user", "content": format!("benchmark request {n}")}]})
     .to_string()
 }
 
