@@ -396,3 +396,56 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
         first["content"][0]["id"]
     );
 }
+
+#[tokio::test]
+async fn lm_studio_auto_uses_the_loaded_model_and_its_context_length() {
+    // LM Studio's own API: one model loaded, one not, and an embedding model.
+    let lmstudio = MockUpstream::start(|req| {
+        if req.uri == "/api/v0/models" {
+            return Reply::json(json!({"object": "list", "data": [
+                {"id": "text-embedding-nomic", "type": "embeddings", "state": "loaded", "max_context_length": 2048},
+                {"id": "qwen3-coder-30b", "type": "llm", "state": "not-loaded", "max_context_length": 262144},
+                {"id": "gemma-3-12b", "type": "vlm", "state": "loaded", "max_context_length": 131072, "loaded_context_length": 32768}
+            ]}));
+        }
+        agent_reply(req, "from the loaded model")
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[quota]\npoll_url = \"\"\nstate_file = \"{}\"\n[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\npass_client_credentials = true\n[[providers]]\nname = \"lmstudio\"\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"auto\"\n[routing]\nfallback = []\n[routing.matrix]\nnormal = {{ simple = [\"lmstudio\"], medium = [\"lmstudio\"], complex = [\"lmstudio\"] }}\ncaution = {{ simple = [\"lmstudio\"], medium = [\"lmstudio\"], complex = [\"lmstudio\"] }}\nwarning = {{ simple = [\"lmstudio\"], medium = [\"lmstudio\"], complex = [\"lmstudio\"] }}\ncritical = {{ simple = [\"lmstudio\"], medium = [\"lmstudio\"], complex = [\"lmstudio\"] }}\n",
+        dir.path().join("q.json").display(),
+        lmstudio.url()
+    );
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let response = send(&proxy, "claude-sonnet-5", "hello").await;
+    assert_eq!(response.status(), 200);
+    let sent = chat_requests(&lmstudio).last().unwrap().json();
+    assert_eq!(
+        sent["model"], "gemma-3-12b",
+        "the loaded chat model, not the embedding one"
+    );
+    let health: Value = client()
+        .get(proxy.url("/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lm = &health["providers"][1];
+    assert_eq!(lm["models"]["loaded"], "gemma-3-12b");
+    assert_eq!(lm["context_window"], 32768, "the loaded context length");
+    // A request larger than that context is refused by the provider with the reason.
+    let big = "x".repeat(200_000);
+    let response = send(&proxy, "claude-sonnet-5", &big).await;
+    assert_eq!(response.status(), 502);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("do not fit its 32768-token context"),
+        "{body}"
+    );
+}

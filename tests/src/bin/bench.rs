@@ -103,9 +103,75 @@ async fn main() {
     if wants("classify") {
         classify_bench(quick);
     }
+    if wants("jobs") {
+        jobs_bench(quick).await;
+    }
     if wants("proxy") {
         proxy_bench(quick).await;
     }
+}
+
+/// Durable enqueue (`synchronous=FULL`): latency and throughput of `POST /v1/queue/messages`,
+/// and the added latency of the queue path when nothing waits (a `queue` target first in
+/// the chain while the quota is normal).
+async fn jobs_bench(quick: bool) {
+    let upstream = MockUpstream::start(|req| anthropic_reply(req, "job")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = pai_e2e::proxy::config_toml(&upstream.url(), dir.path());
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let n = if quick { 100 } else { 1000 };
+    let mut latencies = Vec::new();
+    let start = Instant::now();
+    for _ in 0..n {
+        let t = Instant::now();
+        let response = client
+            .post(proxy.url("/v1/queue/messages"))
+            .header("content-type", "application/json")
+            .body(body(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        response.bytes().await.unwrap();
+        latencies.push(t.elapsed());
+    }
+    let rate = n as f64 / start.elapsed().as_secs_f64();
+    let enqueue = stats(latencies);
+
+    // The queue path when nothing waits: a chain starting with `queue` vs the same
+    // provider directly.
+    let upstream2 = MockUpstream::start(|req| anthropic_reply(req, "x")).await;
+    let dir = tempfile::tempdir().unwrap();
+    let queued = pai_e2e::proxy::config_toml(&upstream2.url(), dir.path()).replace(
+        "normal   = { simple = [\"claude:haiku\"], medium = [\"claude:sonnet\"]",
+        "normal   = { simple = [\"claude:haiku\"], medium = [\"queue\", \"claude:sonnet\"]",
+    );
+    let queue_proxy = TestProxy::start_with(&queued, dir).await;
+    let plain_proxy = TestProxy::start(&upstream2.url()).await;
+    let rounds = if quick { 300 } else { 3000 };
+    let (mut plain, mut through_queue) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        plain.push(round_trip(&client, &plain_proxy.url("/v1/messages"), &body(false)).await);
+        through_queue
+            .push(round_trip(&client, &queue_proxy.url("/v1/messages"), &body(false)).await);
+    }
+    let (plain, through_queue) = (stats(plain), stats(through_queue));
+    println!("Queue ({n} durable enqueues, {rounds} interleaved requests)");
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!(
+        "| enqueue p50 / p99 (synchronous=FULL) | {:.3} ms / {:.3} ms |",
+        ms(enqueue.p50),
+        ms(enqueue.p99)
+    );
+    println!("| enqueue throughput (one client) | {rate:.0} jobs/s |");
+    println!(
+        "| queue target passed while the quota is normal, p50 / p99 added | {:+.3} ms / {:+.3} ms |",
+        ms(through_queue.p50) - ms(plain.p50),
+        ms(through_queue.p99) - ms(plain.p99)
+    );
+    println!();
 }
 
 /// A Claude Code request grown to ~30k tokens of history, its real 24 tools kept.
