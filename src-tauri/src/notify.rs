@@ -114,6 +114,18 @@ pub fn quota_notification(event: &QuotaEvent, config: &Config) -> Notification {
     }
 }
 
+/// The queue let go of requests that waited for the quota.
+pub fn released_notification(count: usize) -> Notification {
+    Notification {
+        kind: Kind::Queue,
+        title: format!(
+            "{count} waiting request{} released",
+            if count == 1 { "" } else { "s" }
+        ),
+        body: "The quota left critical: work that waited for it is running now.".to_owned(),
+    }
+}
+
 /// Holds back notifications that come too fast; tells only the latest of a burst.
 pub struct Debouncer {
     window: Duration,

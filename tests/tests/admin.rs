@@ -270,3 +270,47 @@ async fn mode_switch_stats_preview_and_request_log() {
         .await;
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn replay_shows_where_logged_requests_would_go_under_an_edited_matrix() {
+    let admin = admin().await;
+    assert_eq!(
+        admin.message("claude-sonnet-5").await.headers()["x-pai-route"],
+        "claude:sonnet"
+    );
+    let complex = admin
+        .http
+        .post(admin.proxy.url("/v1/messages"))
+        .header("x-pai-complexity", "complex")
+        .json(&json!({"model": "claude-opus-4-8", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(complex.headers()["x-pai-route"], "claude:opus");
+    admin.proxy.daemon.state.recorder.flush().await;
+    let before = std::fs::read_to_string(admin.proxy.dir.path().join("config.toml")).unwrap();
+    let edit = json!({"limit": 10, "edit": {"set": {"routing.matrix.normal.medium": ["local"]}}});
+    let (status, replay) = admin
+        .json(
+            admin
+                .call(reqwest::Method::POST, "/api/route/replay")
+                .json(&edit),
+        )
+        .await;
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(replay["changed"], 1);
+    let rows = replay["requests"].as_array().unwrap();
+    let medium = rows.iter().find(|r| r["complexity"] == "medium").unwrap();
+    assert_eq!(
+        (medium["was"].as_str(), medium["would"].as_str()),
+        (Some("claude:sonnet"), Some("local"))
+    );
+    let complex = rows.iter().find(|r| r["complexity"] == "complex").unwrap();
+    assert_eq!(complex["changed"], false);
+    // Nothing was written or sent.
+    assert_eq!(
+        std::fs::read_to_string(admin.proxy.dir.path().join("config.toml")).unwrap(),
+        before
+    );
+    assert_eq!(admin.claude.requests().len(), 2);
+}

@@ -361,3 +361,28 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
     assert!(answers.iter().all(|a| a == &answers[0]));
     assert!(answers[0].contains("shared answer"));
 }
+
+#[tokio::test]
+async fn a_client_that_hangs_up_leaves_the_queue() {
+    let claude = MockUpstream::start(|req| anthropic_reply(req, "never")).await;
+    let rig = rig(claude, "").await;
+    let response = request(
+        &rig.proxy,
+        "claude-opus-4-8",
+        "design the architecture",
+        true,
+    )
+    .send()
+    .await
+    .unwrap();
+    let mut stream = response.bytes_stream();
+    stream.next().await.unwrap().unwrap();
+    rig.wait_until_waiting(1).await;
+    drop(stream);
+    rig.wait_until_waiting(0).await;
+    rig.recover();
+    assert!(
+        rig.claude.requests().is_empty(),
+        "the abandoned request was never sent"
+    );
+}

@@ -33,6 +33,7 @@ pub fn router(state: ProxyState) -> Router<ProxyState> {
         .route("/mode", get(get_mode).put(put_mode))
         .route("/stats", get(stats))
         .route("/route/preview", post(route_preview))
+        .route("/route/replay", post(route_replay))
         .route("/requests", get(requests))
         .route("/quota/history", get(quota_history))
         .route("/providers/{name}/qualify", post(qualify))
@@ -322,6 +323,86 @@ async fn route_preview(
     Ok(Json(
         json!({"decision": ctx.decision, "input_tokens": ctx.input_tokens}),
     ))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    /// How many of the latest logged requests (default 50).
+    limit: Option<usize>,
+    /// Changes to try (as for `PATCH /api/config`); none: the current config.
+    #[serde(default)]
+    edit: Option<ConfigEdit>,
+}
+
+/// The last logged requests routed again under an edited config: where each went, and
+/// where it would go now — without sending anything.
+async fn route_replay(
+    State(state): State<ProxyState>,
+    Json(body): Json<ReplayBody>,
+) -> Result<Json<Value>, ApiError> {
+    let config = match &body.edit {
+        None => (*state.config()).clone(),
+        Some(edit) => {
+            let current = read_config_text(&state).await?;
+            let text =
+                apply_edit(&current, edit).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+            Config::from_toml(&text).map_err(|e| ApiError::invalid_request(e.to_string()))?
+        }
+    };
+    let limit = body.limit.unwrap_or(50).min(1000);
+    let rows = state
+        .read_db(move |conn| crate::store::recent(conn, limit))
+        .await
+        .map_err(ApiError::bad_gateway)?;
+    let mut out = Vec::new();
+    for row in rows.iter().filter(|r| r.path.starts_with("/v1/messages")) {
+        let complexity = row
+            .complexity
+            .as_deref()
+            .and_then(crate::classify::Complexity::from_name)
+            .unwrap_or(crate::classify::Complexity::Medium);
+        let quota_state = match row.quota_state.as_deref() {
+            Some("caution") => crate::quota::QuotaState::Caution,
+            Some("warning") => crate::quota::QuotaState::Warning,
+            Some("critical") => crate::quota::QuotaState::Critical,
+            Some("normal") => crate::quota::QuotaState::Normal,
+            _ => crate::quota::QuotaState::Unknown,
+        };
+        let quota = crate::quota::QuotaSnapshot {
+            state: quota_state,
+            ..crate::quota::QuotaSnapshot::default()
+        };
+        let classification = crate::classify::Classification {
+            complexity,
+            score: 0.0,
+            reason: "as logged".to_owned(),
+        };
+        let decision = crate::router::plan(
+            &config,
+            crate::router::Situation {
+                mode: state.mode.get(),
+                quota: &quota,
+                health: &state.health,
+                outcomes: &state.outcomes,
+            },
+            &classification,
+            row.model.as_deref(),
+            crate::router::Needs::default(),
+        );
+        let would = decision.chain.first().map(|c| c.target.clone());
+        out.push(json!({
+            "started_at": row.started_at,
+            "model": row.model,
+            "complexity": complexity,
+            "quota_state": quota_state,
+            "was": row.target,
+            "would": would,
+            "changed": row.target != would,
+        }));
+    }
+    let changed = out.iter().filter(|r| r["changed"] == true).count();
+    Ok(Json(json!({"requests": out, "changed": changed})))
 }
 
 #[derive(Deserialize)]

@@ -29,6 +29,8 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
         let window = Duration::from_secs(state.config().notifications.debounce_secs);
         let mut debouncer = Debouncer::new(window);
         let mut ticks = tokio::time::interval(Duration::from_secs(5));
+        let mut waiting = state.queue.waiting();
+        let mut most_waiting = 0usize;
         loop {
             let settings = state.config().notifications.clone();
             let now = Instant::now();
@@ -48,6 +50,17 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
                     }
                     _ => Vec::new(),
                 },
+                changed = waiting.changed() => {
+                    if changed.is_err() { return; }
+                    let now_waiting = *waiting.borrow_and_update();
+                    most_waiting = most_waiting.max(now_waiting);
+                    if now_waiting == 0 && most_waiting > 0 && settings.queue {
+                        let released = std::mem::take(&mut most_waiting);
+                        debouncer.other(crate::notify::released_notification(released), now).into_iter().collect()
+                    } else {
+                        Vec::new()
+                    }
+                }
                 _ = ticks.tick() => debouncer.due(now),
             };
             for notification in ready {

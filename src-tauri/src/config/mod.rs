@@ -169,6 +169,8 @@ pub struct ProviderConfig {
     pub timeout: Duration,
     /// Requests in flight at once (`None`: unlimited).
     pub max_concurrent: Option<usize>,
+    pub supports_tools: bool,
+    pub supports_images: bool,
 }
 
 /// Whose credentials a provider receives.

@@ -95,6 +95,10 @@ impl RawProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawAnthropicProvider {
     pub name: String,
+    /// Whether it can call tools (default true); requests with tools skip it otherwise.
+    pub supports_tools: Option<bool>,
+    /// Whether it reads images (default true).
+    pub supports_images: Option<bool>,
     /// Requests in flight at once (unlimited when absent).
     pub max_concurrent: Option<usize>,
     pub base_url: String,
@@ -113,6 +117,10 @@ pub struct RawAnthropicProvider {
 #[serde(deny_unknown_fields)]
 pub struct RawOpenAiProvider {
     pub name: String,
+    /// Whether it can call tools (default true); requests with tools skip it otherwise.
+    pub supports_tools: Option<bool>,
+    /// Whether it reads images (default true).
+    pub supports_images: Option<bool>,
     /// Requests in flight at once (unlimited when absent).
     pub max_concurrent: Option<usize>,
     pub base_url: String,

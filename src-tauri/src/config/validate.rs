@@ -397,9 +397,9 @@ fn providers(
                 &format!("is already the name of providers[{first}]"),
             );
         }
-        let max_concurrent = match provider {
-            RawProvider::Anthropic(p) => p.max_concurrent,
-            RawProvider::Openai(p) => p.max_concurrent,
+        let (max_concurrent, supports_tools, supports_images) = match provider {
+            RawProvider::Anthropic(p) => (p.max_concurrent, p.supports_tools, p.supports_images),
+            RawProvider::Openai(p) => (p.max_concurrent, p.supports_tools, p.supports_images),
         };
         if max_concurrent == Some(0) {
             problems.add(
@@ -472,6 +472,8 @@ fn providers(
             tiers: tiers.clone(),
             timeout: Duration::from_secs(timeout_secs.max(1)),
             max_concurrent: max_concurrent.filter(|n| *n > 0),
+            supports_tools: supports_tools.unwrap_or(true),
+            supports_images: supports_images.unwrap_or(true),
         });
     }
     out

@@ -34,6 +34,7 @@ pub struct ChainCtx {
     pub headers: HeaderMap,
     pub path_and_query: String,
     pub input_tokens: u64,
+    pub needs: Needs,
     pub stream: bool,
     pub is_count: bool,
     pub mode: Mode,
@@ -102,9 +103,7 @@ impl ChainCtx {
             },
             &self.classification,
             self.requested_model.as_deref(),
-            Needs {
-                input_tokens: self.input_tokens,
-            },
+            self.needs,
         );
         tracing::info!(reason = %fresh.reason, "released from the queue; routed again");
         self.walk(&fresh, 0, failures).await

@@ -165,6 +165,8 @@ pub(crate) fn prepare(
         summary.model(),
         Needs {
             input_tokens: facts.input_tokens,
+            tools: facts.tools > 0,
+            images: facts.has_images,
         },
     );
     let priority = priority.unwrap_or(if decision.complexity == Complexity::Simple {
@@ -180,6 +182,11 @@ pub(crate) fn prepare(
         requested_model: summary.model().map(str::to_owned),
         stream: summary.is_stream() && !is_count,
         input_tokens: facts.input_tokens,
+        needs: Needs {
+            input_tokens: facts.input_tokens,
+            tools: facts.tools > 0,
+            images: facts.has_images,
+        },
         body,
         json,
         headers,

@@ -63,6 +63,10 @@ pub struct Decision {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {
     pub input_tokens: u64,
+    /// The request offers tools (the target must be able to call them).
+    pub tools: bool,
+    /// The request carries images.
+    pub images: bool,
 }
 
 /// The state of things a decision depends on, besides the request.
@@ -267,6 +271,19 @@ fn unfit(provider: &ProviderConfig, needs: Needs, health: &HealthBoard) -> Optio
     }
     if let Credentials::Env { var, key: None } = &provider.credentials {
         return Some(format!("no API key (set {var})"));
+    }
+    if needs.tools && !provider.supports_tools {
+        return Some("cannot call tools (supports_tools = false)".to_owned());
+    }
+    if needs.tools {
+        if let Some(q) = &report.qualification {
+            if q.verdict != crate::providers::qualify::Verdict::Agentic {
+                return Some(format!("qualified {} only: {}", q.verdict_name(), q.reason));
+            }
+        }
+    }
+    if needs.images && !provider.supports_images {
+        return Some("cannot read images (supports_images = false)".to_owned());
     }
     let window = provider
         .context_window

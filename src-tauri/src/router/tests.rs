@@ -144,6 +144,7 @@ fn too_large_for_the_context_window_and_open_breakers_are_filtered() {
         None,
         Needs {
             input_tokens: 40_000,
+            ..Needs::default()
         },
     );
     assert!(decision.chain.is_empty(), "{:?}", decision.chain);
@@ -239,4 +240,47 @@ fn a_demoted_target_goes_last_with_the_reason() {
         "{}",
         decision.reason
     );
+}
+
+#[test]
+fn requests_with_tools_or_images_skip_targets_that_cannot_take_them() {
+    let text = DEFAULT_TOML.replace(
+        "model = \"auto\"\ncontext_window = 32768",
+        "model = \"auto\"\ncontext_window = 32768\nsupports_tools = false\nsupports_images = false",
+    );
+    let config =
+        Config::from_toml_with_env(&text, &|var| (var == "XAI_API_KEY").then(|| "k".to_owned()))
+            .unwrap();
+    let run = |needs: Needs| {
+        plan(
+            &config,
+            Situation {
+                mode: Mode::Auto,
+                quota: &quota(QuotaState::Warning),
+                health: &HealthBoard::default(),
+                outcomes: &Outcomes::default(),
+            },
+            &classified(Complexity::Simple),
+            None,
+            needs,
+        )
+    };
+    let with_tools = run(Needs {
+        tools: true,
+        ..Needs::default()
+    });
+    assert_eq!(with_tools.chain[0].target, "grok");
+    assert_eq!(
+        with_tools.skipped[0].why,
+        "cannot call tools (supports_tools = false)"
+    );
+    let with_images = run(Needs {
+        images: true,
+        ..Needs::default()
+    });
+    assert_eq!(
+        with_images.skipped[0].why,
+        "cannot read images (supports_images = false)"
+    );
+    assert_eq!(run(Needs::default()).chain[0].target, "lmstudio");
 }
