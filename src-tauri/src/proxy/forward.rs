@@ -115,7 +115,7 @@ fn fail(
 ) -> Response {
     let retry_after = (error.status.as_u16() == 529).then(|| quota_retry_after(state));
     let mut response = reject_with(state, record, started, error, "upstream_error");
-    add_route_headers(response.headers_mut(), None, decision);
+    add_route_headers(response.headers_mut(), decision);
     if let Some(secs) = retry_after {
         if let Ok(value) = HeaderValue::from_str(&secs.to_string()) {
             response.headers_mut().insert("retry-after", value);
@@ -291,7 +291,7 @@ fn held_stream(
     };
     let pending = Pending::new(recorder, record, started);
     let mut response = relay(upstream, pending);
-    add_route_headers(response.headers_mut(), None, &decision);
+    add_route_headers(response.headers_mut(), &decision);
     if let Ok(value) = HeaderValue::from_str("queue") {
         response.headers_mut().insert("x-pai-route", value);
     }
@@ -367,7 +367,7 @@ async fn buffered_answer(ctx: Arc<ChainCtx>) -> Buffered {
         }
     };
     let mut headers = upstream.headers;
-    add_route_headers(&mut headers, None, &ctx.decision);
+    add_route_headers(&mut headers, &ctx.decision);
     if let Some(target) = target.and_then(|t| HeaderValue::from_str(&t).ok()) {
         headers.insert("x-pai-route", target);
     }
@@ -401,14 +401,15 @@ fn commit(
         .send_replace(Some(format!("{target} ({})", decision.complexity.name())));
     let pending = Pending::new(state.recorder.clone(), record, started);
     let mut response = relay(upstream, pending);
-    add_route_headers(response.headers_mut(), None, decision);
+    add_route_headers(response.headers_mut(), decision);
     if let Ok(value) = HeaderValue::from_str(target) {
         response.headers_mut().insert("x-pai-route", value);
     }
     response
 }
 
-fn add_route_headers(headers: &mut HeaderMap, _target: Option<&str>, decision: &Decision) {
+/// The routing headers every answer carries (`x-pai-route` is set where the target is known).
+fn add_route_headers(headers: &mut HeaderMap, decision: &Decision) {
     let mut set = |name: &'static str, value: &str| {
         if let Ok(value) = HeaderValue::from_str(value) {
             headers.insert(name, value);
