@@ -73,8 +73,11 @@ function renderChart(readings) {
   const y = (p) => 160 - Math.min(p, 100) * 1.6;
   const lines = [50, 75, 90].map((p) => `<line x1="0" x2="600" y1="${y(p)}" y2="${y(p)}" class="grid"/>`);
   const byWindow = {};
-  for (const r of readings) (byWindow[r.window] ||= []).push(`${x(r.at).toFixed(1)},${y(r.percent).toFixed(1)}`);
-  const paths = Object.entries(byWindow).map(([w, pts]) => `<polyline class="line w-${w}" points="${pts.join(" ")}"><title>${w}</title></polyline>`);
+  for (const r of readings) (byWindow[r.window] ||= []).push([x(r.at).toFixed(1), y(r.percent).toFixed(1), r.percent]);
+  const paths = Object.entries(byWindow).map(([w, pts]) =>
+    `<polyline class="line w-${w}" points="${pts.map((p) => `${p[0]},${p[1]}`).join(" ")}"><title>${w}</title></polyline>` +
+    // The latest reading of each window as a dot, so even one reading shows.
+    `<circle class="dot w-${w}" cx="${pts[pts.length - 1][0]}" cy="${pts[pts.length - 1][1]}" r="4"><title>${w}: ${pts[pts.length - 1][2]}%</title></circle>`);
   svg.innerHTML = lines.join("") + paths.join("");
 }
 

@@ -20,7 +20,10 @@ try {
   await page.goto(`${base}/?token=${token}`);
   await page.waitForSelector("#gauge");
   await page.waitForFunction(() => document.querySelector("#modes input") !== null);
+  await page.waitForFunction(() => document.querySelectorAll("#requests tr").length > 0);
   out.state = await page.textContent("#quota-state");
+  out.percent = await page.textContent("#quota-percent");
+  out.requests = await page.$$eval("#requests tr", (rows) => rows.length);
   expect(!page.url().includes("token="), "the token is taken out of the address bar");
   if (shots) await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
 

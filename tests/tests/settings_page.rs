@@ -13,12 +13,35 @@ use serde_json::Value;
 async fn the_settings_page_edits_validates_saves_and_previews() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "x")).await;
     let local = MockUpstream::start(|req| agent_reply(req, "x")).await;
+    let dashboard =
+        MockUpstream::start(|_| pai_e2e::mock::Reply::json(serde_json::json!({"usage_percent": 63}))).await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "# kept comment\n{}",
-        routing_toml(&claude.url(), &local.url(), &local.url(), None, dir.path())
+        routing_toml(&claude.url(), &local.url(), &local.url(), Some(&dashboard.url()), dir.path())
     );
     let proxy = TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", "k")]).await;
+    let mut quota = proxy.daemon.state.quota.subscribe();
+    tokio::time::timeout(std::time::Duration::from_secs(10), quota.wait_for(|s| s.percent.is_some()))
+        .await
+        .unwrap()
+        .unwrap();
+    // Some traffic for the overview: a chore, a medium task, a complex one.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for (model, prompt) in [
+        ("claude-haiku-4-5-20251001", "write a title"),
+        ("claude-sonnet-5", "fix the failing test"),
+        ("claude-opus-4-8", "design the architecture"),
+    ] {
+        let response = client
+            .post(proxy.url("/v1/messages"))
+            .json(&serde_json::json!({"model": model, "max_tokens": 10, "messages": [{"role": "user", "content": prompt}]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    proxy.daemon.state.recorder.flush().await;
     let token = std::fs::read_to_string(proxy.data_dir().join("admin-token")).unwrap();
     let shots = std::env::var("PAI_SCREENSHOTS").unwrap_or_default();
     let output = tokio::process::Command::new("node")
@@ -37,7 +60,9 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
         String::from_utf8_lossy(&output.stderr)
     );
     let seen: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(seen["state"], "unknown");
+    assert_eq!(seen["state"], "caution");
+    assert_eq!(seen["percent"], "63%");
+    assert_eq!(seen["requests"], 3, "the overview lists the requests");
     assert_eq!(seen["after"], serde_json::json!(["local", "fallback"]));
     assert!(seen["preview"].as_str().unwrap().contains("Class: complex"));
     assert_eq!(
