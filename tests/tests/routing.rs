@@ -449,3 +449,38 @@ async fn lm_studio_auto_uses_the_loaded_model_and_its_context_length() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_stale_tier_model_falls_back_to_the_model_claude_code_asked_for() {
+    let rig = rig(
+        |req| {
+            if req.json()["model"] == "claude-opus-4-8" {
+                Reply::status(404, &[], json!({"type":"error","error":{"type":"not_found_error","message":"model: claude-opus-4-8"}}))
+            } else {
+                anthropic_reply(req, "answered by the requested model")
+            }
+        },
+        None,
+    )
+    .await;
+    let response = client()
+        .post(rig.proxy.url("/v1/messages"))
+        .header("x-pai-complexity", "complex")
+        .json(&json!({"model": "claude-opus-4-1", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["content"][0]["text"],
+        "answered by the requested model"
+    );
+    let models: Vec<Value> = rig
+        .claude
+        .requests()
+        .iter()
+        .map(|r| r.json()["model"].clone())
+        .collect();
+    assert_eq!(models, [json!("claude-opus-4-8"), json!("claude-opus-4-1")]);
+}

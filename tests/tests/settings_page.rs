@@ -13,19 +13,30 @@ use serde_json::Value;
 async fn the_settings_page_edits_validates_saves_and_previews() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "x")).await;
     let local = MockUpstream::start(|req| agent_reply(req, "x")).await;
-    let dashboard =
-        MockUpstream::start(|_| pai_e2e::mock::Reply::json(serde_json::json!({"usage_percent": 63}))).await;
+    let dashboard = MockUpstream::start(|_| {
+        pai_e2e::mock::Reply::json(serde_json::json!({"usage_percent": 63}))
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "# kept comment\n{}",
-        routing_toml(&claude.url(), &local.url(), &local.url(), Some(&dashboard.url()), dir.path())
+        routing_toml(
+            &claude.url(),
+            &local.url(),
+            &local.url(),
+            Some(&dashboard.url()),
+            dir.path()
+        )
     );
     let proxy = TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", "k")]).await;
     let mut quota = proxy.daemon.state.quota.subscribe();
-    tokio::time::timeout(std::time::Duration::from_secs(10), quota.wait_for(|s| s.percent.is_some()))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        quota.wait_for(|s| s.percent.is_some()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     // Some traffic for the overview: a chore, a medium task, a complex one.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for (model, prompt) in [

@@ -136,7 +136,7 @@ impl ChainCtx {
                 1
             };
             for attempt in 1..=attempts {
-                match self.attempt(provider, &candidate.model).await {
+                match self.attempt_model(provider, &candidate.model).await {
                     Err(error) => {
                         tracing::warn!(target = %candidate.target, %error, "target failed");
                         if error.is_provider_fault() {
@@ -227,6 +227,29 @@ impl ChainCtx {
             "retrying after backoff"
         );
         tokio::time::sleep(delay).await;
+    }
+
+    /// One attempt; if Anthropic does not know the model a tier alias put in place of the
+    /// client's (`404`), the client's own model is tried once, so a stale tier id in the
+    /// config never breaks Claude Code.
+    async fn attempt_model(
+        &self,
+        provider: &AnyProvider,
+        model: &str,
+    ) -> Result<(Upstream, Instant), crate::providers::ProviderError> {
+        let answer = self.attempt(provider, model).await?;
+        let requested = self.requested_model.as_deref().unwrap_or(model);
+        let is_claude = provider.config().credentials == Credentials::PassThrough;
+        if is_claude && answer.0.status == StatusCode::NOT_FOUND && requested != model {
+            tracing::warn!(
+                tier_model = model,
+                requested,
+                "Anthropic does not know the tier's model; check [providers] tiers — using the model the client asked for"
+            );
+            drop(answer);
+            return self.attempt(provider, requested).await;
+        }
+        Ok(answer)
     }
 
     /// One attempt on one provider, through its concurrency gate.
