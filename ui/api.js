@@ -34,3 +34,9 @@ export async function api(method, path, body) {
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { text }; }
   return { status: response.status, body: parsed };
 }
+
+/** Start at login: only the tray app has it (`null` in a browser). */
+export async function autostart(enable) {
+  if (!tauri) return null;
+  return tauri.invoke("autostart", { enable: enable === undefined ? null : enable });
+}

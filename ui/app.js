@@ -1,5 +1,5 @@
 // The settings window: overview, routing (matrix, thresholds, preview), providers, queue.
-import { api, hasAccess } from "./api.js";
+import { api, autostart, hasAccess } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = ["normal", "caution", "warning", "critical"];
@@ -40,6 +40,7 @@ async function loadOverview() {
     `Burning ${q.burn_rate.toFixed(1)}%/h` + (q.projected_exhaustion ?
       `; at this pace it runs out at ${time(q.projected_exhaustion)}${q.exhausts_before_reset ? " — before its reset" : ""}` : "");
   renderModes(health.mode);
+  await loadToggles();
   const history = await api("GET", "/api/quota/history?hours=24");
   if (history.status === 200) renderChart(history.body.readings);
   const log = await api("GET", "/api/requests?limit=50");
@@ -53,6 +54,29 @@ async function loadOverview() {
       el("td", { textContent: `${r.input_tokens ?? "–"} / ${r.output_tokens ?? "–"}` }))));
   }
 }
+
+async function loadToggles() {
+  const answer = await api("GET", "/api/config");
+  const text = answer.body?.text || "";
+  const section = text.split(/^\[notifications\]/m)[1]?.split(/^\[/m)[0] || "";
+  for (const kind of ["quota", "providers", "queue"]) {
+    const off = new RegExp(`^\\s*${kind}\\s*=\\s*false`, "m").test(section);
+    $(`n-${kind}`).checked = !off;
+  }
+  const enabled = await autostart();
+  $("autostart-row").hidden = enabled === null;
+  if (enabled !== null) $("autostart").checked = enabled;
+}
+
+for (const kind of ["quota", "providers", "queue"]) {
+  $(`n-${kind}`).addEventListener("change", async (e) => {
+    const answer = await api("PATCH", "/api/config", { set: { [`notifications.${kind}`]: e.target.checked } });
+    if (answer.status !== 200) banner(answer.body?.problems?.[0]?.reason || answer.body?.error?.message || "not saved");
+  });
+}
+$("autostart").addEventListener("change", async (e) => {
+  $("autostart").checked = await autostart(e.target.checked);
+});
 
 function renderModes(current) {
   const labels = { auto: "Automatic", "claude-only": "Claude only", "local-only": "Local only", paused: "Paused" };

@@ -26,6 +26,11 @@ try {
   out.requests = await page.$$eval("#requests tr", (rows) => rows.length);
   expect(!page.url().includes("token="), "the token is taken out of the address bar");
   if (shots) await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+  // Turn one kind of notification off; it is saved to the config.
+  expect(await page.isChecked("#n-providers"), "notifications are on by default");
+  expect(await page.isHidden("#autostart-row"), "start at login is an app setting, not a browser one");
+  await page.uncheck("#n-providers");
+  await page.waitForTimeout(0);
 
   await page.click("#tab-routing");
   const cell = '[data-key="routing.matrix.caution.simple"]';
@@ -52,6 +57,9 @@ try {
   await page.waitForFunction(() => document.querySelector("#saved").textContent.startsWith("Saved"));
 
   await page.reload();
+  await page.click("#tab-overview");
+  await page.waitForFunction(() => document.querySelector("#n-quota").checked);
+  out.providersNotified = await page.isChecked("#n-providers");
   await page.click("#tab-routing");
   await page.waitForSelector(`${cell} .chip`);
   out.after = await page.$$eval(`${cell} .chip > span`, (s) => s.map((x) => x.textContent));

@@ -87,4 +87,10 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
         "{saved}"
     );
     assert_eq!(proxy.daemon.state.mode.get().name(), "local-only");
+    assert_eq!(seen["providersNotified"], false);
+    assert!(
+        saved.contains("[notifications]\nproviders = false"),
+        "{saved}"
+    );
+    assert!(!proxy.daemon.state.config().notifications.providers);
 }

@@ -30,6 +30,19 @@ async fn admin(
     Ok(serde_json::json!({"status": status, "body": body}))
 }
 
+/// Start at login: read it, or set it when `enable` is given; answers the state after.
+#[tauri::command]
+fn autostart<R: Runtime>(app: AppHandle<R>, enable: Option<bool>) -> Result<bool, String> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    match enable {
+        Some(true) => launcher.enable().map_err(|e| e.to_string())?,
+        Some(false) => launcher.disable().map_err(|e| e.to_string())?,
+        None => {}
+    }
+    launcher.is_enabled().map_err(|e| e.to_string())
+}
+
 /// Opens (or brings forward) the settings window.
 pub fn open_settings<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window(SETTINGS) {
@@ -68,7 +81,7 @@ pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<E
             Some(vec!["--minimized"]),
         ))
         .manage(state.clone())
-        .invoke_handler(tauri::generate_handler![admin])
+        .invoke_handler(tauri::generate_handler![admin, autostart])
         .setup(move |app| {
             tray::create(app.handle(), &state)?;
             notifications::start(app.handle().clone(), state.clone());
