@@ -5,12 +5,9 @@
 use std::process::Command;
 
 use pai_e2e::binary::{binary_path, Running};
+use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::MockUpstream;
 use serde_json::{json, Value};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 #[tokio::test]
 async fn first_run_writes_the_default_config_and_serves_health_and_status() {
@@ -21,14 +18,7 @@ async fn first_run_writes_the_default_config_and_serves_health_and_status() {
     assert!(written.starts_with("# PAI Orchestrator configuration."));
     assert!(written.contains("[routing.matrix]"));
 
-    let health: Value = client()
-        .get(running.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&running.url("/health")).await;
     assert_eq!(health["status"], "ok");
     let names: Vec<&str> = health["providers"]
         .as_array()

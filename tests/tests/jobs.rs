@@ -9,14 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pai_e2e::binary::Running;
+use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::{config_toml, TestProxy};
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 fn job(n: usize) -> Value {
     json!({"model": "claude-sonnet-5", "max_tokens": 20,
@@ -36,14 +33,7 @@ async fn submit(base: &str, body: &Value) -> (u16, Value) {
 }
 
 async fn wait_done(base: &str, id: &str) -> Value {
-    client()
-        .get(format!("{base}/v1/queue/{id}?wait=30"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(&format!("{base}/v1/queue/{id}?wait=30")).await
 }
 
 #[tokio::test]
@@ -72,14 +62,7 @@ async fn a_job_is_accepted_run_and_its_answer_kept() {
     let db = std::fs::read(proxy.data_dir().join("pai-orchestrator.sqlite3")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains("sk-ant-job-key"));
 
-    let list: Value = client()
-        .get(format!("{base}/v1/queue"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list: Value = get_json(&format!("{base}/v1/queue")).await;
     assert_eq!(list["jobs"][0]["id"], id);
 }
 
@@ -113,14 +96,7 @@ async fn bad_jobs_are_refused_and_queued_ones_can_be_cancelled() {
         .await
         .unwrap();
     assert_eq!(cancelled.status(), 200);
-    let job: Value = client()
-        .get(format!("{base}/v1/queue/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = get_json(&format!("{base}/v1/queue/{id}")).await;
     assert_eq!(job["status"], "cancelled");
     let again = client()
         .delete(format!("{base}/v1/queue/{id}"))

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use pai_e2e::anthropic;
+use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
@@ -15,10 +16,6 @@ use tokio::sync::{mpsc, Notify};
 
 /// Upper bound for a step that should be immediate; a failure, never a synchronisation.
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 fn messages_body(stream: bool) -> Value {
     json!({
@@ -416,14 +413,7 @@ async fn unreachable_upstream_is_a_502_naming_the_provider() {
         "{message}"
     );
     assert!(!message.contains("sk-ant-never-shown"));
-    let health: Value = client()
-        .get(proxy.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&proxy.url("/health")).await;
     assert_eq!(health["providers"][0]["health"], "unhealthy");
 }
 
@@ -473,14 +463,7 @@ async fn probes_count_tokens_and_other_v1_paths() {
 async fn health_reports_version_providers_and_quota() {
     let upstream = MockUpstream::anthropic("x").await;
     let proxy = TestProxy::start(&upstream.url()).await;
-    let health: Value = client()
-        .get(proxy.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&proxy.url("/health")).await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
     assert!(health["uptime_secs"].is_u64());

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::{config_toml, TestProxy};
 use pai_orchestrator::quota::{QuotaSnapshot, QuotaState, Source, Window};
@@ -15,10 +16,6 @@ use tokio::sync::{mpsc, watch};
 
 /// Upper bound for a change to show; a failure when passed, never a synchronisation.
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 async fn wait_for(
     rx: &mut watch::Receiver<QuotaSnapshot>,
@@ -83,14 +80,7 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
         .reason
         .starts_with("dashboard at 86% (warning ≥ 75%)"));
 
-    let health: Value = client()
-        .get(proxy.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&proxy.url("/health")).await;
     let file: Value = serde_json::from_str(
         &std::fs::read_to_string(proxy.dir.path().join("quota-state.json")).unwrap(),
     )

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pai_e2e::clients::{run_claude, run_python};
+use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::openai::agent_reply;
 use pai_e2e::proxy::{routing_toml, TestProxy};
@@ -17,10 +18,6 @@ use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(10);
 const FALLBACK_KEY: &str = "fallback-own-key-123";
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().build().unwrap()
-}
 
 struct Rig {
     claude: MockUpstream,
@@ -301,14 +298,7 @@ async fn the_breaker_opens_after_repeated_failures_and_closes_after_recovery() {
         2,
         "the open breaker kept Claude out"
     );
-    let health: Value = client()
-        .get(rig.proxy.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&rig.proxy.url("/health")).await;
     assert_eq!(health["providers"][0]["breaker"], "open");
 
     healthy.store(1, Ordering::SeqCst);
@@ -425,14 +415,7 @@ async fn lm_studio_auto_uses_the_loaded_model_and_its_context_length() {
         sent["model"], "gemma-3-12b",
         "the loaded chat model, not the embedding one"
     );
-    let health: Value = client()
-        .get(proxy.url("/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: Value = get_json(&proxy.url("/health")).await;
     let lm = &health["providers"][1];
     assert_eq!(lm["models"]["loaded"], "gemma-3-12b");
     assert_eq!(lm["context_window"], 32768, "the loaded context length");
