@@ -50,6 +50,8 @@ pub struct HealthReport {
     pub checked_at: Option<DateTime<Utc>>,
     /// The last qualification exam's result.
     pub qualification: Option<super::qualify::Qualification>,
+    /// Why the last active health check failed, while it does.
+    pub check_failed: Option<String>,
 }
 
 impl Default for HealthReport {
@@ -62,6 +64,7 @@ impl Default for HealthReport {
             info: None,
             checked_at: None,
             qualification: None,
+            check_failed: None,
         }
     }
 }
@@ -217,6 +220,18 @@ impl HealthBoard {
         let entry = board.entries.entry(provider.to_owned()).or_default();
         entry.report.info = Some(info);
         entry.report.checked_at = Some(Utc::now());
+        entry.report.check_failed = None;
+    }
+
+    /// A health check could not reach the provider: the router skips it until one can.
+    pub fn check_failed(&self, provider: &str, error: String) {
+        {
+            let mut board = self.lock();
+            let entry = board.entries.entry(provider.to_owned()).or_default();
+            entry.report.checked_at = Some(Utc::now());
+            entry.report.check_failed = Some(error.clone());
+        }
+        self.mark_unhealthy(provider, error);
     }
 
     pub fn set_qualification(&self, qualification: super::qualify::Qualification) {

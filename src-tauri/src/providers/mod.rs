@@ -310,7 +310,7 @@ pub async fn run_health_checks(
                         board.set_info(provider.name(), info);
                         board.mark_healthy(provider.name());
                     }
-                    Some(Err(error)) => board.mark_unhealthy(provider.name(), error),
+                    Some(Err(error)) => board.check_failed(provider.name(), error),
                     None => {}
                 }
             }

@@ -272,6 +272,9 @@ fn unfit(provider: &ProviderConfig, needs: Needs, health: &HealthBoard) -> Optio
     if let Credentials::Env { var, key: None } = &provider.credentials {
         return Some(format!("no API key (set {var})"));
     }
+    if let Some(error) = &report.check_failed {
+        return Some(format!("down (health check: {error})"));
+    }
     if needs.tools && !provider.supports_tools {
         return Some("cannot call tools (supports_tools = false)".to_owned());
     }

@@ -284,3 +284,32 @@ fn requests_with_tools_or_images_skip_targets_that_cannot_take_them() {
     );
     assert_eq!(run(Needs::default()).chain[0].target, "lmstudio");
 }
+
+#[test]
+fn a_provider_whose_health_check_fails_is_skipped_until_it_answers() {
+    let config = config_with_grok_key();
+    let health = HealthBoard::default();
+    health.check_failed("lmstudio", "Connection refused (os error 111)".into());
+    let run = |health: &HealthBoard| {
+        plan(
+            &config,
+            Situation {
+                mode: Mode::Auto,
+                quota: &quota(QuotaState::Warning),
+                health,
+                outcomes: &Outcomes::default(),
+            },
+            &classified(Complexity::Simple),
+            None,
+            Needs::default(),
+        )
+    };
+    let decision = run(&health);
+    assert_eq!(decision.chain[0].target, "grok");
+    assert_eq!(
+        decision.skipped[0].why,
+        "down (health check: Connection refused (os error 111))"
+    );
+    health.set_info("lmstudio", crate::providers::ModelInfo::default());
+    assert_eq!(run(&health).chain[0].target, "lmstudio");
+}
