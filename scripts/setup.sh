@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Installs what a fresh Debian/Ubuntu machine lacks to build, run and test PAI Orchestrator:
-# Tauri's system libraries, Xvfb, a Python venv with the official SDKs, Claude Code's CLI.
+# Installs what a fresh Debian/Ubuntu machine lacks to build and run PAI Orchestrator
+# (Tauri's system libraries). With --tests, also what the test suite drives: Xvfb, Chromium,
+# WebKitWebDriver and tauri-driver, cargo-nextest, a Python venv with the official SDKs and
+# llama.cpp's server, a small test model, Claude Code's CLI and playwright-core.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+TESTS=false
+[ "${1:-}" = "--tests" ] && TESTS=true
+
 APT_PACKAGES=(
   build-essential pkg-config curl file ca-certificates
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev libxdo-dev
-  xvfb xauth dbus
-  python3-venv
-  chromium webkit2gtk-driver
 )
+if $TESTS; then
+  APT_PACKAGES+=(xvfb xauth dbus python3-venv chromium webkit2gtk-driver)
+fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -28,6 +33,11 @@ fi
 if ! command -v cargo >/dev/null; then
   echo "setup: Rust is missing; install it from https://rustup.rs and run this again" >&2
   exit 1
+fi
+
+if ! $TESTS; then
+  echo "setup: ready"
+  exit 0
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

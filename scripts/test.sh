@@ -3,7 +3,7 @@
 # integration tests, end-to-end tests with real clients against the built binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --tests
 
 echo "== cargo fmt"
 cargo fmt --all -- --check

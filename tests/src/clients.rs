@@ -11,7 +11,7 @@ use crate::binary::repo_root;
 fn require(path: PathBuf, what: &str) -> PathBuf {
     assert!(
         path.exists(),
-        "{what} is missing at {}: run scripts/setup.sh first",
+        "{what} is missing at {}: run scripts/setup.sh --tests first",
         path.display()
     );
     path

@@ -23,7 +23,7 @@ pub fn model_path() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("tests/.models/SmolLM2-135M-Instruct.Q4_1.gguf"));
     assert!(
         path.exists(),
-        "{} is missing: run scripts/setup.sh",
+        "{} is missing: run scripts/setup.sh --tests",
         path.display()
     );
     path

@@ -41,7 +41,7 @@ fn xvfb() -> (Killed, String) {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("Xvfb is missing: run scripts/setup.sh");
+        .expect("Xvfb is missing: run scripts/setup.sh --tests");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -73,7 +73,7 @@ async fn the_settings_window_shows_the_quota_and_saves_a_threshold() {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("tauri-driver is missing: run scripts/setup.sh"),
+            .expect("tauri-driver is missing: run scripts/setup.sh --tests"),
     );
     let driver = format!("http://127.0.0.1:{driver_port}");
     // Wait for the driver to listen (bounded).
