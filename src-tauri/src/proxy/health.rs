@@ -26,6 +26,8 @@ pub struct ProviderHealth {
     pub name: String,
     pub kind: String,
     pub base_url: String,
+    /// The configured model (`auto`: the loaded one, in `models.loaded`).
+    pub model: Option<String>,
     pub health: Health,
     pub last_error: Option<String>,
     pub breaker: Breaker,
@@ -47,6 +49,7 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
                 name: p.name.clone(),
                 kind: p.kind.to_string(),
                 base_url: p.base_url.to_string(),
+                model: p.model.clone(),
                 health: report.health,
                 last_error: report.last_error,
                 breaker: report.breaker,
