@@ -29,8 +29,11 @@ try {
   // Turn one kind of notification off; it is saved to the config.
   expect(await page.isChecked("#n-providers"), "notifications are on by default");
   expect(await page.isHidden("#autostart-row"), "start at login is an app setting, not a browser one");
-  await page.uncheck("#n-providers");
-  await page.waitForTimeout(0);
+  // Wait for the save itself, not for time to pass.
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/config") && r.request().method() === "PATCH" && r.status() === 200),
+    page.uncheck("#n-providers"),
+  ]);
 
   await page.click("#tab-routing");
   const cell = '[data-key="routing.matrix.caution.simple"]';
@@ -74,8 +77,10 @@ try {
 
   // Mode switch from the overview.
   await page.click("#tab-overview");
-  await page.check('#modes input[value="local-only"]');
-  await page.waitForTimeout(0);
+  await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith("/api/mode") && r.request().method() === "PUT" && r.status() === 200),
+    page.check('#modes input[value="local-only"]'),
+  ]);
   await page.click("#tab-providers");
   await page.waitForSelector("#providers tr");
   out.providers = await page.$$eval("#providers tr td:first-child strong", (s) => s.map((x) => x.textContent));
