@@ -5,17 +5,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::providers::{HealthBoard, Providers};
+use crate::context::{Core, Parts};
+use crate::fsutil;
+use crate::providers::HealthBoard;
 use crate::proxy::{self, ProxyState};
+use crate::queue::jobs::JobStore;
 use crate::quota::QuotaMonitor;
-use crate::router::{ModeSwitch, Outcomes};
-use crate::store::{self, Recorder, StoreError};
+use crate::store::{self, Recorder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -24,8 +25,6 @@ pub enum DaemonError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Store(#[from] StoreError),
     #[error("cannot create the admin token {path}: {source}")]
     Token {
         path: PathBuf,
@@ -57,12 +56,24 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
 }
 
+/// Each client connection may need a socket upstream too: the cap stays well below the
+/// process's open-file limit (raised to its hard limit at start), so the proxy never
+/// runs out of descriptors and stops accepting.
+fn connection_cap(configured: usize) -> usize {
+    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let fit = usize::try_from(limit.saturating_sub(128) / 2).unwrap_or(usize::MAX);
+    configured.min(fit.max(16))
+}
+
 /// How long in-flight requests may finish after a shutdown begins.
 fn grace(state: &ProxyState) -> std::time::Duration {
     state.config().queue.grace
 }
 
 impl Daemon {
+    /// Binds, opens the stores and starts serving. A store that cannot be opened (a full
+    /// or read-only disk) does not stop the proxy: it serves without it, and `/health`,
+    /// the tray and the log say what is off.
     pub async fn start(options: DaemonOptions) -> Result<Daemon, DaemonError> {
         let DaemonOptions {
             config,
@@ -76,56 +87,75 @@ impl Daemon {
         let local_addr = listener
             .local_addr()
             .map_err(|source| DaemonError::Bind { addr, source })?;
-        let recorder = Recorder::start(&store::database_path(&data_dir))?;
+        let mut degraded = Vec::new();
+        if let Err(error) = fsutil::private_dir(&data_dir) {
+            degraded.push(format!("data dir {}: {error}", data_dir.display()));
+        }
+        let database = store::database_path(&data_dir);
+        let recorder = Recorder::start(&database).unwrap_or_else(|error| {
+            degraded.push(format!("request log and quota history are off: {error}"));
+            Recorder::disabled()
+        });
+        let jobs = JobStore::open(&database)
+            .map_err(|error| degraded.push(format!("async jobs are off: {error}")))
+            .ok();
+        let admin_token = crate::admin::token::load_or_create(&data_dir)
+            .or_else(|error| {
+                degraded.push(format!(
+                    "the admin token cannot be saved ({error}): this run uses one of its own, so `settings-url` cannot print it"
+                ));
+                crate::admin::token::generate()
+            })
+            .map_err(|source| DaemonError::Token {
+                path: crate::admin::token::path(&data_dir),
+                source,
+            })?;
+        for problem in &degraded {
+            tracing::error!("{problem}; the proxy serves without it");
+        }
         let http = proxy::http_client()?;
         let shutdown = CancellationToken::new();
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
         quota.start(&config.quota, http.clone(), shutdown.clone());
         let health = HealthBoard::default();
         load_qualifications(&data_dir, &health);
-        let providers = Arc::new(ArcSwap::from_pointee(Providers::from_config(
-            &config, &health,
-        )));
+        let server_config = config.server.clone();
+        let core = Core::new(Parts {
+            config,
+            http: http.clone(),
+            recorder,
+            health: health.clone(),
+            quota,
+            jobs,
+        });
         tokio::spawn(crate::providers::run_health_checks(
-            providers.clone(),
-            health.clone(),
-            http.clone(),
+            core.providers.clone(),
+            health,
+            http,
             HEALTH_CHECK_EVERY,
             shutdown.clone(),
         ));
+        let connections = proxy::Connections::new(connection_cap(server_config.max_connections));
         let state = ProxyState {
-            config: Arc::new(ArcSwap::from_pointee(config)),
-            http,
-            recorder,
-            health,
-            providers,
-            mode: ModeSwitch::default(),
-            outcomes: Outcomes::default(),
-            last_route: Arc::new(tokio::sync::watch::channel(None).0),
-            queue: crate::queue::Queue::default(),
-            jobs: Some(crate::queue::jobs::JobStore::open(&store::database_path(
-                &data_dir,
-            ))?),
-            admin_token: crate::admin::token::load_or_create(&data_dir)
-                .map_err(|source| DaemonError::Token {
-                    path: crate::admin::token::path(&data_dir),
-                    source,
-                })?
-                .into(),
+            core: core.clone(),
             config_path,
-            data_dir: data_dir.clone(),
-            quota,
+            data_dir,
+            admin_token: admin_token.into(),
             started: Instant::now(),
             listen: local_addr,
+            connections: connections.clone(),
+            degraded: Arc::new(degraded),
         };
-        tokio::spawn(proxy::run_job_workers(
-            state.clone(),
+        tokio::spawn(crate::pipeline::jobs::run_workers(
+            core,
             JOB_WORKERS,
             shutdown.clone(),
         ));
         let server = tokio::spawn(proxy::serve(
             listener,
             proxy::router(state.clone()),
+            connections,
+            server_config.idle_timeout,
             shutdown.clone(),
         ));
         tracing::info!(%local_addr, "proxy listening; point Claude Code at ANTHROPIC_BASE_URL=http://{local_addr}");

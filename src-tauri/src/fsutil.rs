@@ -1,4 +1,5 @@
-//! Small filesystem helpers shared by the config, quota state file and admin token.
+//! Small filesystem helpers shared by the config, quota state file, admin token and the
+//! stores: atomic writes, and data that stays private to the user (0700 / 0600).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,4 +26,49 @@ pub fn expand_home(text: &str) -> PathBuf {
         (Some(rest), Some(dirs)) => dirs.home_dir().join(rest),
         _ => PathBuf::from(text),
     }
+}
+
+/// Creates `dir` (and its parents) readable by the user only, and tightens it to 0700
+/// when it exists already (an earlier version made it 0755).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    restrict(dir, 0o700)
+}
+
+/// Makes an existing file readable and writable by the user only (0600); a missing file
+/// is left alone.
+pub fn private_file(path: &Path) -> std::io::Result<()> {
+    if !path.exists() {
+        return Ok(());
+    }
+    restrict(path, 0o600)
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = std::fs::metadata(path)?.permissions().mode() & 0o777;
+    if current != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// From now on, files and directories this process creates are private to the user
+/// (umask 077): logs, databases and their journals included.
+pub fn private_by_default() {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }

@@ -14,6 +14,8 @@ use pai_orchestrator::daemon::{Daemon, DaemonOptions};
 use pai_orchestrator::{logging, status};
 
 fn main() -> ExitCode {
+    // Logs, databases and tokens this process writes are the user's alone.
+    pai_orchestrator::fsutil::private_by_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -58,7 +60,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             runtime.block_on(qualify(config, &paths.data_dir, &provider, json))
         }
         Some(Command::Run) | None => {
-            let _log_guard = logging::init(&paths.data_dir)?;
+            let _log_guard = logging::init(&paths.data_dir);
             let options = DaemonOptions {
                 config,
                 config_path: Some(paths.config),

@@ -44,7 +44,26 @@ impl Running {
     /// Starts `pai-orchestrator --headless --config <config> --data-dir <data_dir>` and
     /// waits for the line that says where it listens.
     pub fn start(config: &Path, data_dir: &Path, envs: &[(&str, &str)]) -> Running {
-        let mut command = Command::new(binary_path());
+        Self::spawn(Command::new(binary_path()), config, data_dir, envs)
+    }
+
+    /// Starts it with at most `files` open files (soft and hard limit, by util-linux's
+    /// `prlimit`).
+    pub fn start_with_file_limit(config: &Path, data_dir: &Path, files: u32) -> Running {
+        let mut command = Command::new("prlimit");
+        command
+            .arg(format!("--nofile={files}:{files}"))
+            .arg("--")
+            .arg(binary_path());
+        Self::spawn(command, config, data_dir, &[])
+    }
+
+    fn spawn(
+        mut command: Command,
+        config: &Path,
+        data_dir: &Path,
+        envs: &[(&str, &str)],
+    ) -> Running {
         command
             .args(["--headless", "--listen", "127.0.0.1:0", "--config"])
             .arg(config)

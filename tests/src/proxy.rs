@@ -95,7 +95,7 @@ impl TestProxy {
 
     /// Every request-log row written so far, newest first (waits for pending writes).
     pub async fn logged(&self) -> Vec<pai_orchestrator::store::RequestRecord> {
-        self.daemon.state.recorder.flush().await;
+        self.daemon.state.core.recorder.flush().await;
         let conn = pai_orchestrator::store::open(&pai_orchestrator::store::database_path(
             &self.data_dir(),
         ))

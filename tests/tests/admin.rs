@@ -239,7 +239,7 @@ async fn mode_switch_stats_preview_and_request_log() {
         "a preview sends nothing"
     );
 
-    admin.proxy.daemon.state.recorder.flush().await;
+    admin.proxy.daemon.state.core.recorder.flush().await;
     let (_, log) = admin
         .json(admin.call(reqwest::Method::GET, "/api/requests?limit=10"))
         .await;
@@ -287,7 +287,7 @@ async fn replay_shows_where_logged_requests_would_go_under_an_edited_matrix() {
         .await
         .unwrap();
     assert_eq!(complex.headers()["x-pai-route"], "claude:opus");
-    admin.proxy.daemon.state.recorder.flush().await;
+    admin.proxy.daemon.state.core.recorder.flush().await;
     let before = std::fs::read_to_string(admin.proxy.dir.path().join("config.toml")).unwrap();
     let edit = json!({"limit": 10, "edit": {"set": {"routing.matrix.normal.medium": ["local"]}}});
     let (status, replay) = admin

@@ -32,6 +32,19 @@ async fn submit(base: &str, body: &Value) -> (u16, Value) {
     (response.status().as_u16(), response.json().await.unwrap())
 }
 
+/// The client's next request — any, even one the proxy refuses — brings its key back to
+/// a restarted proxy, so the jobs it submitted before the restart can run.
+async fn bring_credentials(base: &str) {
+    let response = client()
+        .post(format!("{base}/v1/messages"))
+        .header("x-api-key", "sk-ant-job-key")
+        .json(&json!({"model": "claude-sonnet-5"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+}
+
 async fn wait_done(base: &str, id: &str) -> Value {
     get_json(&format!("{base}/v1/queue/{id}?wait=30")).await
 }
@@ -180,6 +193,8 @@ async fn killed_again_and_again_no_job_is_lost() {
                 assert_eq!(status, 202);
                 ids.push(accepted["id"].as_str().unwrap().to_owned());
             }
+        } else {
+            bring_credentials(&base).await;
         }
         if rounds == 5 {
             // The last life: let everything finish.

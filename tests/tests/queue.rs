@@ -68,7 +68,7 @@ async fn rig(claude: MockUpstream, extra: &str) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let text = config(&claude.url(), &dashboard.url(), dir.path(), extra);
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
     tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Critical))
         .await
         .unwrap()
@@ -83,7 +83,7 @@ async fn rig(claude: MockUpstream, extra: &str) -> Rig {
 
 impl Rig {
     async fn wait_until_waiting(&self, n: usize) {
-        let mut waiting = self.proxy.daemon.state.queue.waiting();
+        let mut waiting = self.proxy.daemon.state.core.queue.waiting();
         tokio::time::timeout(LIMIT, waiting.wait_for(|w| *w == n))
             .await
             .unwrap_or_else(|_| panic!("never {n} waiting"))
@@ -278,7 +278,7 @@ async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
     }
     rig.recover();
     // Everyone is at the gate (2 in flight, 18 waiting) before the first slot frees.
-    let gate = rig.proxy.daemon.state.queue.gate("claude", Some(2));
+    let gate = rig.proxy.daemon.state.core.queue.gate("claude", Some(2));
     tokio::time::timeout(LIMIT, async {
         while gate.load() != (2, 18) {
             tokio::task::yield_now().await;
@@ -336,7 +336,7 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
     .await;
     let rig = rig(claude, "").await;
     rig.recover();
-    let mut rx = rig.proxy.daemon.state.quota.subscribe();
+    let mut rx = rig.proxy.daemon.state.core.quota.subscribe();
     tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Normal))
         .await
         .unwrap()
@@ -347,7 +347,7 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
             tokio::spawn(async move { send.await.unwrap().text().await.unwrap() })
         })
         .collect();
-    let mut joined = rig.proxy.daemon.state.queue.coalescer().joined();
+    let mut joined = rig.proxy.daemon.state.core.coalescer.joined();
     tokio::time::timeout(LIMIT, joined.wait_for(|n| *n == 9))
         .await
         .unwrap()

@@ -57,7 +57,7 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_dashboard(&upstream.url(), &dash.url(), dir.path());
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
 
     let snapshot = wait_for(&mut rx, "normal", |s| s.state == QuotaState::Normal).await;
     assert_eq!(snapshot.percent, Some(30.0));
@@ -92,7 +92,7 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
     assert_eq!(file["window"], "dashboard");
 
     // The history has a row per reading.
-    proxy.daemon.state.recorder.flush().await;
+    proxy.daemon.state.core.recorder.flush().await;
     let conn =
         pai_orchestrator::store::open(&pai_orchestrator::store::database_path(&proxy.data_dir()))
             .unwrap();
@@ -164,7 +164,7 @@ fn quota_upstream() -> impl Fn(&pai_e2e::mock::Recorded) -> Reply + Send + Sync 
 async fn rate_limit_headers_passing_through_set_the_state() {
     let upstream = MockUpstream::start(quota_upstream()).await;
     let proxy = TestProxy::start(&upstream.url()).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
     assert_eq!(rx.borrow().state, QuotaState::Unknown);
     assert_eq!(send(&proxy, "unified").await, 200);
     let snapshot = wait_for(&mut rx, "critical", |s| s.state == QuotaState::Critical).await;
@@ -185,8 +185,8 @@ async fn rate_limit_headers_passing_through_set_the_state() {
 async fn a_429_makes_it_critical_and_its_reset_brings_it_back() {
     let upstream = MockUpstream::start(quota_upstream()).await;
     let proxy = TestProxy::start(&upstream.url()).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
-    let mut events = proxy.daemon.state.quota.events();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
+    let mut events = proxy.daemon.state.core.quota.events();
     assert_eq!(send(&proxy, "429").await, 429);
     let snapshot = wait_for(&mut rx, "critical", |s| s.state == QuotaState::Critical).await;
     assert!(snapshot.rate_limited_until.is_some());
@@ -241,7 +241,7 @@ async fn a_dashboard_that_is_down_is_logged_once_and_headers_still_work() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_dashboard(&upstream.url(), &dash.url(), dir.path());
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
 
     for _ in 0..3 {
         tokio::time::timeout(LIMIT, polled.recv()).await.unwrap();
@@ -295,7 +295,7 @@ async fn the_opt_in_usage_endpoint_is_read_with_claude_codes_token() {
         ),
     );
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.quota.subscribe();
+    let mut rx = proxy.daemon.state.core.quota.subscribe();
     let snapshot = wait_for(&mut rx, "caution", |s| s.state == QuotaState::Caution).await;
     assert_eq!(snapshot.percent, Some(64.0));
     assert_eq!(snapshot.source, Some(Source::UsageApi));

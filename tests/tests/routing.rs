@@ -61,7 +61,7 @@ fn chat_requests(mock: &MockUpstream) -> Vec<Recorded> {
 #[tokio::test]
 async fn the_anthropic_sdk_streams_a_tool_round_trip_from_an_openai_backend() {
     let rig = rig(|req| anthropic_reply(req, "claude"), None).await;
-    rig.proxy.daemon.state.mode.set(Mode::LocalOnly);
+    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
     let output = run_python("sdk_tools.py", &[&format!("http://{}", rig.proxy.addr())]).await;
     assert!(
         output.status.success(),
@@ -111,7 +111,7 @@ async fn the_anthropic_sdk_streams_a_tool_round_trip_from_an_openai_backend() {
 #[tokio::test]
 async fn claude_code_completes_a_bash_round_trip_on_a_local_model() {
     let rig = rig(|req| anthropic_reply(req, "claude"), None).await;
-    rig.proxy.daemon.state.mode.set(Mode::LocalOnly);
+    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
     let output = run_claude(
         &format!("http://{}", rig.proxy.addr()),
         "run the marker command with Bash",
@@ -175,7 +175,7 @@ async fn the_seed_routing_table_holds_as_the_quota_moves() {
     let value = Arc::new(AtomicU64::new(10));
     let dash = dashboard(value.clone()).await;
     let rig = rig(|req| anthropic_reply(req, "claude answer"), Some(&dash)).await;
-    let mut rx = rig.proxy.daemon.state.quota.subscribe();
+    let mut rx = rig.proxy.daemon.state.core.quota.subscribe();
     let requests = [
         (
             "claude-haiku-4-5-20251001",
@@ -339,7 +339,7 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
     .await;
     let tools = json!([{"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}]);
     // Turn 1 on the local model.
-    rig.proxy.daemon.state.mode.set(Mode::LocalOnly);
+    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
     let first: Value = client()
         .post(rig.proxy.url("/v1/messages"))
         .json(
@@ -355,7 +355,7 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
         .unwrap();
     assert_eq!(first["content"][0]["type"], "tool_use");
     // Turn 2 back on Claude, thinking still on, with the local model's turn in history.
-    rig.proxy.daemon.state.mode.set(Mode::Auto);
+    rig.proxy.daemon.state.core.mode.set(Mode::Auto);
     let response = client()
         .post(rig.proxy.url("/v1/messages"))
         .header("x-api-key", "sk-ant-client-key")

@@ -29,7 +29,7 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
         )
     );
     let proxy = TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", "k")]).await;
-    let mut quota = proxy.daemon.state.quota.subscribe();
+    let mut quota = proxy.daemon.state.core.quota.subscribe();
     tokio::time::timeout(
         std::time::Duration::from_secs(10),
         quota.wait_for(|s| s.percent.is_some()),
@@ -52,7 +52,7 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    proxy.daemon.state.recorder.flush().await;
+    proxy.daemon.state.core.recorder.flush().await;
     let token = std::fs::read_to_string(proxy.data_dir().join("admin-token")).unwrap();
     let shots = std::env::var("PAI_SCREENSHOTS").unwrap_or_default();
     let output = tokio::process::Command::new("node")
@@ -86,7 +86,7 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
         saved.contains("simple = [\"local\", \"fallback\"]"),
         "{saved}"
     );
-    assert_eq!(proxy.daemon.state.mode.get().name(), "local-only");
+    assert_eq!(proxy.daemon.state.core.mode.get().name(), "local-only");
     assert_eq!(seen["providersNotified"], false);
     assert!(
         saved.contains("[notifications]\nproviders = false"),

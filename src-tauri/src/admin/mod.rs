@@ -6,12 +6,12 @@
 mod edit;
 pub mod token;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -19,9 +19,10 @@ pub use edit::{apply as apply_edit, ConfigEdit, EditError};
 
 use crate::config::{Config, ConfigError};
 use crate::fsutil;
-use crate::proxy::error::ApiError;
+use crate::proxy::rejection::{Json, Path, Query};
 use crate::proxy::ProxyState;
 use crate::router::Mode;
+use crate::wire::ApiError;
 
 pub fn router(state: ProxyState) -> Router<ProxyState> {
     Router::new()
@@ -185,7 +186,7 @@ async fn save(state: &ProxyState, text: String) -> Response {
         )
         .into_response();
     }
-    state.apply_config(config);
+    state.core.apply_config(config);
     Json(json!({"ok": true, "problems": [], "restart_needed": restart_needed, "text": text}))
         .into_response()
 }
@@ -239,7 +240,7 @@ async fn patch_config(
 }
 
 async fn get_mode(State(state): State<ProxyState>) -> Json<Value> {
-    Json(json!({"mode": state.mode.get(), "modes": Mode::ALL}))
+    Json(json!({"mode": state.core.mode.get(), "modes": Mode::ALL}))
 }
 
 #[derive(Deserialize)]
@@ -257,7 +258,7 @@ async fn put_mode(
             body.mode
         ))
     })?;
-    state.mode.set(mode);
+    state.core.mode.set(mode);
     Ok(Json(json!({"mode": mode})))
 }
 
@@ -288,7 +289,7 @@ async fn stats(State(state): State<ProxyState>) -> Result<Json<Value>, ApiError>
         .await
         .map_err(ApiError::bad_gateway)?;
     Ok(Json(
-        json!({"by_class_and_target": by_class, "live": state.outcomes.rows()}),
+        json!({"by_class_and_target": by_class, "live": state.core.outcomes.rows()}),
     ))
 }
 
@@ -312,16 +313,16 @@ async fn route_preview(
     {
         headers.insert("x-pai-complexity", value);
     }
-    let ctx = crate::proxy::forward::prepare(
-        &state,
+    let prepared = crate::pipeline::Prepared::new(
+        &state.core,
         body,
         headers,
         "/v1/messages".to_owned(),
         false,
-        None,
+        crate::pipeline::Origin::Client,
     )?;
     Ok(Json(
-        json!({"decision": ctx.decision, "input_tokens": ctx.input_tokens}),
+        json!({"decision": prepared.decision, "input_tokens": prepared.input_tokens}),
     ))
 }
 
@@ -381,10 +382,10 @@ async fn route_replay(
         let decision = crate::router::plan(
             &config,
             crate::router::Situation {
-                mode: state.mode.get(),
+                mode: state.core.mode.get(),
                 quota: &quota,
-                health: &state.health,
-                outcomes: &state.outcomes,
+                health: &state.core.health,
+                outcomes: &state.core.outcomes,
             },
             &classification,
             row.model.as_deref(),
@@ -445,10 +446,14 @@ async fn qualify(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let config = state.config();
-    let report =
-        crate::providers::qualify::qualify_named(&config, &name, &state.http, &state.health)
-            .await
-            .map_err(ApiError::not_found)?;
+    let report = crate::providers::qualify::qualify_named(
+        &config,
+        &name,
+        &state.core.http,
+        &state.core.health,
+    )
+    .await
+    .map_err(ApiError::not_found)?;
     let text = serde_json::to_string(&report).unwrap_or_default();
     let verdict = report.verdict_name();
     let provider = name.clone();

@@ -14,13 +14,15 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     if let Ok(text) = std::fs::read_to_string(&path) {
         let token = text.trim().to_owned();
         if token.len() >= 32 {
+            // An earlier version may have left it readable by others.
+            if let Err(error) = crate::fsutil::private_file(&path) {
+                tracing::warn!(%error, "cannot make the admin token private");
+            }
             return Ok(token);
         }
     }
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::create_dir_all(data_dir)?;
+    let token = generate()?;
+    crate::fsutil::private_dir(data_dir)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -32,6 +34,13 @@ pub fn load_or_create(data_dir: &Path) -> std::io::Result<String> {
     file.write_all(token.as_bytes())?;
     file.sync_all()?;
     Ok(token)
+}
+
+/// A new random token (64 hex digits).
+pub fn generate() -> std::io::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Compares without leaking, through timing, how much of a guess was right.

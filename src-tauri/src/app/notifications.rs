@@ -24,12 +24,12 @@ fn show<R: Runtime>(app: &AppHandle<R>, notification: &Notification) {
 
 pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
     tauri::async_runtime::spawn(async move {
-        let mut quota = state.quota.events();
-        let mut health = state.health.events();
+        let mut quota = state.core.quota.events();
+        let mut health = state.core.health.events();
         let window = Duration::from_secs(state.config().notifications.debounce_secs);
         let mut debouncer = Debouncer::new(window);
         let mut ticks = tokio::time::interval(Duration::from_secs(5));
-        let mut waiting = state.queue.waiting();
+        let mut waiting = state.core.queue.waiting();
         let mut most_waiting = 0usize;
         loop {
             let settings = state.config().notifications.clone();

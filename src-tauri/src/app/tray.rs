@@ -67,10 +67,10 @@ fn claude_settings() -> Option<std::path::PathBuf> {
 
 pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Result<()> {
     let proxy_url = format!("http://{}", state.listen);
-    let snapshot = state.quota.snapshot();
+    let snapshot = state.core.quota.snapshot();
     let quota = MenuItem::with_id(app, "quota", quota_line(&snapshot), false, None::<&str>)?;
     let burn = MenuItem::with_id(app, "burn", burn_line(&snapshot), false, None::<&str>)?;
-    let current = state.mode.get();
+    let current = state.core.mode.get();
     let labels = [
         (Mode::Auto, "Automatic"),
         (Mode::ClaudeOnly, "Claude only"),
@@ -194,7 +194,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
             "quit" => app.exit(0),
             id => {
                 if let Some(mode) = id.strip_prefix("mode:").and_then(Mode::from_name) {
-                    menu_state.mode.set(mode);
+                    menu_state.core.mode.set(mode);
                     for (item, (m, _)) in mode_items.iter().zip(labels) {
                         let _ = item.set_checked(m == mode);
                     }
@@ -215,8 +215,8 @@ fn follow<R: Runtime>(
     route: MenuItem<R>,
 ) {
     tauri::async_runtime::spawn(async move {
-        let mut snapshots = state.quota.subscribe();
-        let mut routes = state.last_route.subscribe();
+        let mut snapshots = state.core.quota.subscribe();
+        let mut routes = state.core.last_route.subscribe();
         loop {
             tokio::select! {
                 changed = snapshots.changed() => {

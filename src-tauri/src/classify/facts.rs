@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::proxy::inspect::MessagesSummary;
+use crate::wire::summary::MessagesSummary;
 
 /// How much of the latest user text is searched for keywords.
 const TEXT_LIMIT: usize = 4000;

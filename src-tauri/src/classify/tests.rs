@@ -1,5 +1,5 @@
 use super::*;
-use crate::proxy::inspect::MessagesSummary;
+use crate::wire::summary::MessagesSummary;
 
 fn facts(body: &str) -> RequestFacts {
     RequestFacts::from_summary(

@@ -4,6 +4,7 @@
 //! structs that reject unknown keys, then validation checks every value and produces the
 //! types the rest of the program uses. Every error names the key and the value at fault.
 
+mod net;
 mod raw;
 mod validate;
 
@@ -20,6 +21,7 @@ use crate::classify::Complexity;
 use crate::fsutil;
 use crate::quota::QuotaLevel;
 
+pub use net::is_loopback_host;
 pub use raw::RawConfig;
 pub use validate::parse_listen;
 
@@ -93,11 +95,17 @@ pub struct QueueConfig {
     /// How long in-flight requests may finish on shutdown.
     pub grace: Duration,
     pub coalesce: bool,
+    /// An Anthropic key for async jobs whose client's key is not in memory.
+    pub jobs_key: Option<Secret>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Client connections open at once; beyond, a `503`.
+    pub max_connections: usize,
+    /// How long a client connection may wait for (or read) a request's headers.
+    pub idle_timeout: Duration,
     /// Browser origins allowed to call the proxy (exact match, e.g. `http://localhost:3000`).
     pub allowed_origins: Vec<String>,
 }
@@ -167,10 +175,21 @@ pub struct ProviderConfig {
     pub tiers: BTreeMap<String, String>,
     /// Time allowed until the response headers arrive.
     pub timeout: Duration,
+    /// The longest silence allowed once an answer has begun: between the headers and the
+    /// body, and between chunks of a stream.
+    pub idle_timeout: Duration,
     /// Requests in flight at once (`None`: unlimited).
     pub max_concurrent: Option<usize>,
     pub supports_tools: bool,
     pub supports_images: bool,
+}
+
+impl ProviderConfig {
+    /// Whether this is Anthropic's own API: the client's credentials go there, and its
+    /// answers carry the Claude quota.
+    pub fn is_claude(&self) -> bool {
+        self.credentials == Credentials::PassThrough
+    }
 }
 
 /// Whose credentials a provider receives.

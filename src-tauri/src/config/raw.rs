@@ -36,12 +36,20 @@ pub struct RawQueue {
     pub grace_secs: Option<u64>,
     pub coalesce: Option<bool>,
     pub job_attempts: Option<u32>,
+    /// An environment variable with an Anthropic key for async jobs whose client's key is
+    /// not in memory (after a restart).
+    pub jobs_api_key_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
+    /// Client connections open at once; beyond, a `503`.
+    pub max_connections: Option<usize>,
+    /// How long a client connection may sit without a complete request (keep-alive idle
+    /// time, and a slow client's headers).
+    pub idle_timeout_secs: Option<u64>,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
 }
@@ -111,6 +119,8 @@ pub struct RawAnthropicProvider {
     #[serde(default)]
     pub tiers: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
+    /// Longest silence allowed once an answer has begun.
+    pub idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -130,6 +140,8 @@ pub struct RawOpenAiProvider {
     #[serde(default)]
     pub tiers: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
+    /// Longest silence allowed once an answer has begun.
+    pub idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -21,6 +21,7 @@ use crate::fsutil::expand_home;
 use crate::quota::QuotaLevel;
 
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
+const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
 
 /// Collects problems while validating.
 #[derive(Default)]
@@ -74,7 +75,7 @@ pub(super) fn validate(
         })
         .collect();
 
-    let queue = queue(&raw.queue, &mut problems);
+    let queue = queue(&raw.queue, env, &mut problems);
     let classify = raw.classify;
     if classify.simple_at_most >= classify.complex_at_least {
         problems.add(
@@ -103,7 +104,11 @@ pub(super) fn validate(
     })
 }
 
-fn queue(raw: &super::raw::RawQueue, problems: &mut Problems) -> super::QueueConfig {
+fn queue(
+    raw: &super::raw::RawQueue,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> super::QueueConfig {
     let max_wait = raw.max_wait_secs.unwrap_or(300);
     if !(1..600).contains(&max_wait) {
         problems.add(
@@ -144,6 +149,12 @@ fn queue(raw: &super::raw::RawQueue, problems: &mut Problems) -> super::QueueCon
         job_attempts: raw.job_attempts.unwrap_or(5).max(1),
         grace: Duration::from_secs(raw.grace_secs.unwrap_or(10)),
         coalesce: raw.coalesce.unwrap_or(true),
+        jobs_key: raw
+            .jobs_api_key_env
+            .as_deref()
+            .and_then(env)
+            .filter(|key| !key.is_empty())
+            .map(Secret::new),
     }
 }
 
@@ -185,8 +196,18 @@ fn server(raw: &RawServer, problems: &mut Problems) -> ServerConfig {
             );
         }
     }
+    let max_connections = raw.max_connections.unwrap_or(1024);
+    if max_connections == 0 {
+        problems.add("server.max_connections", 0, "must be at least 1");
+    }
+    let idle_timeout = raw.idle_timeout_secs.unwrap_or(60);
+    if idle_timeout == 0 {
+        problems.add("server.idle_timeout_secs", 0, "must be at least 1 second");
+    }
     ServerConfig {
         listen,
+        max_connections: max_connections.max(1),
+        idle_timeout: Duration::from_secs(idle_timeout.max(1)),
         allowed_origins: raw
             .allowed_origins
             .iter()
@@ -323,7 +344,7 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
         // The token goes to Anthropic (or a test server on this machine), nowhere else.
         let url = url.filter(|url| {
             let trusted = url.host_str() == Some("api.anthropic.com") && url.scheme() == "https"
-                || url.host_str().is_some_and(crate::proxy::is_loopback_host);
+                || url.host_str().is_some_and(super::is_loopback_host);
             if !trusted {
                 problems.add(
                     "quota.usage_api_url",
@@ -408,29 +429,30 @@ fn providers(
                 "must be at least 1 (leave it out for no limit)",
             );
         }
-        let (kind, base_url, api_key_env, model, context_window, tiers, timeout_secs, pass) =
-            match provider {
-                RawProvider::Anthropic(p) => (
-                    ProviderKind::Anthropic,
-                    &p.base_url,
-                    &p.api_key_env,
-                    &p.model,
-                    p.context_window,
-                    &p.tiers,
-                    p.timeout_secs,
-                    p.pass_client_credentials,
-                ),
-                RawProvider::Openai(p) => (
-                    ProviderKind::OpenAi,
-                    &p.base_url,
-                    &p.api_key_env,
-                    &p.model,
-                    p.context_window,
-                    &p.tiers,
-                    p.timeout_secs,
-                    Some(false),
-                ),
-            };
+        let (kind, base_url, api_key_env, model, context_window, tiers, pass) = match provider {
+            RawProvider::Anthropic(p) => (
+                ProviderKind::Anthropic,
+                &p.base_url,
+                &p.api_key_env,
+                &p.model,
+                p.context_window,
+                &p.tiers,
+                p.pass_client_credentials,
+            ),
+            RawProvider::Openai(p) => (
+                ProviderKind::OpenAi,
+                &p.base_url,
+                &p.api_key_env,
+                &p.model,
+                p.context_window,
+                &p.tiers,
+                Some(false),
+            ),
+        };
+        let (timeout_secs, idle_timeout_secs) = match provider {
+            RawProvider::Anthropic(p) => (p.timeout_secs, p.idle_timeout_secs),
+            RawProvider::Openai(p) => (p.timeout_secs, p.idle_timeout_secs),
+        };
         let Some(base_url) = http_url(&key("base_url"), base_url, problems) else {
             continue;
         };
@@ -462,6 +484,10 @@ fn providers(
         if timeout_secs == 0 {
             problems.add(key("timeout_secs"), 0, "must be at least 1 second");
         }
+        let idle_timeout_secs = idle_timeout_secs.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS);
+        if idle_timeout_secs == 0 {
+            problems.add(key("idle_timeout_secs"), 0, "must be at least 1 second");
+        }
         out.push(ProviderConfig {
             name: name.to_owned(),
             kind,
@@ -471,6 +497,7 @@ fn providers(
             context_window,
             tiers: tiers.clone(),
             timeout: Duration::from_secs(timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(idle_timeout_secs.max(1)),
             max_concurrent: max_concurrent.filter(|n| *n > 0),
             supports_tools: supports_tools.unwrap_or(true),
             supports_images: supports_images.unwrap_or(true),

@@ -4,13 +4,13 @@
 
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::{
-    own_key, send_with_timeout, MessagesRequest, ModelInfo, Provider, ProviderError, Upstream,
+    body_stream, own_key, send_with_timeout, MessagesRequest, ModelInfo, Provider, ProviderError,
+    Upstream,
 };
-use crate::config::{Credentials, ProviderConfig};
-use crate::proxy::headers;
+use crate::config::ProviderConfig;
+use crate::wire::headers;
 
 pub struct AnthropicProvider {
     config: ProviderConfig,
@@ -19,11 +19,6 @@ pub struct AnthropicProvider {
 impl AnthropicProvider {
     pub fn new(config: ProviderConfig) -> Self {
         AnthropicProvider { config }
-    }
-
-    /// Whether this is Anthropic's own API (whose answers carry the Claude quota).
-    pub fn is_anthropic_api(&self) -> bool {
-        self.config.credentials == Credentials::PassThrough
     }
 
     /// Sends any request upstream as the client made it (headers filtered, credentials
@@ -37,28 +32,30 @@ impl AnthropicProvider {
         body: Bytes,
     ) -> Result<Upstream, ProviderError> {
         let url = upstream_url(&self.config, path_and_query);
-        let pass = self.config.credentials == Credentials::PassThrough;
-        let mut headers = headers::upstream_request(client_headers, pass);
+        let mut headers = headers::upstream_request(client_headers, self.config.is_claude());
         if let Some(key) = own_key(&self.config)? {
             headers.insert("x-api-key", key);
         }
+        self.send(method, url, headers, body, http).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: String,
+        headers: HeaderMap,
+        body: Bytes,
+        http: &reqwest::Client,
+    ) -> Result<Upstream, ProviderError> {
         let request = http.request(method, url).headers(headers).body(body);
         let response = send_with_timeout(&self.config, request).await?;
-        Ok(passthrough(response))
-    }
-}
-
-/// The upstream response as an [`Upstream`], bytes untouched.
-pub fn passthrough(response: reqwest::Response) -> Upstream {
-    let status = response.status();
-    let headers = headers::downstream_response(response.headers());
-    let body = response
-        .bytes_stream()
-        .map(|chunk| chunk.map_err(|e| std::io::Error::other(e.without_url())));
-    Upstream {
-        status,
-        headers,
-        body: Box::pin(body),
+        let status = response.status();
+        let headers = headers::downstream_response(response.headers());
+        Ok(Upstream {
+            status,
+            headers,
+            body: body_stream(&self.config, response),
+        })
     }
 }
 
@@ -73,14 +70,15 @@ impl Provider for AnthropicProvider {
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         let body = body_for_model(request);
-        self.send_raw(
-            http,
-            Method::POST,
-            request.path_and_query,
-            request.client_headers,
-            body,
-        )
-        .await
+        let url = upstream_url(&self.config, request.path_and_query);
+        let mut headers =
+            headers::upstream_request(request.client_headers, self.config.is_claude());
+        // Plain bytes: the proxy follows the answer (its first event, its end).
+        headers.remove(http::header::ACCEPT_ENCODING);
+        if let Some(key) = own_key(&self.config)? {
+            headers.insert("x-api-key", key);
+        }
+        self.send(Method::POST, url, headers, body, http).await
     }
 
     async fn count_tokens(
@@ -92,7 +90,7 @@ impl Provider for AnthropicProvider {
     }
 
     async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
-        if self.is_anthropic_api() {
+        if self.config.is_claude() {
             return None;
         }
         let mut request = http

@@ -2,7 +2,15 @@
 //! sees, a circuit breaker, and the models it serves.
 //!
 //! Breaker: `failures` errors within `window` open it; after `cooldown` one request may
-//! probe (half-open); a success closes it, a failure opens it again.
+//! probe (half-open); a success closes it, a failure opens it again. Every request holds
+//! an [`Admission`] while it is tried: a probe that is neither a success nor a failure
+//! (the client hung up, the request did not fit) frees the probe slot when the guard
+//! drops, and a probe that takes longer than the cool-down lets another one through — a
+//! breaker can never stay half-open for good.
+
+// Hand-written: the breaker is a few lines of state tied to this board's health and
+// notifications; the breaker crates on crates.io wrap calls (`call(f)`), which does not
+// fit a probe whose outcome is decided after its first streamed event.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -92,7 +100,8 @@ struct Entry {
     report: HealthReport,
     failures: VecDeque<DateTime<Utc>>,
     opened_at: Option<DateTime<Utc>>,
-    probing: bool,
+    /// When the current half-open probe was let through.
+    probing: Option<DateTime<Utc>>,
 }
 
 struct Board {
@@ -137,25 +146,44 @@ impl HealthBoard {
     }
 
     /// Whether a request may go to `provider` now; `Err` says why not. A half-open
-    /// breaker lets one probe through at a time.
-    pub fn admit(&self, provider: &str) -> Result<(), String> {
+    /// breaker lets one probe through at a time (another once the probe has taken longer
+    /// than the cool-down). Report the outcome on the guard; dropping it unreported
+    /// counts as neither.
+    pub fn admit(&self, provider: &str) -> Result<Admission, String> {
         let now = Utc::now();
         let mut board = self.lock();
         let cooldown = board.breaker.cooldown;
+        let mut admission = Admission {
+            board: self.clone(),
+            provider: provider.to_owned(),
+            probe: None,
+        };
         let Some(entry) = board.entries.get_mut(provider) else {
-            return Ok(());
+            return Ok(admission);
         };
         refresh_breaker(entry, cooldown, now);
+        let cooldown = chrono::Duration::from_std(cooldown).unwrap_or_default();
         match entry.report.breaker {
-            Breaker::Closed => Ok(()),
-            Breaker::HalfOpen if !entry.probing => {
-                entry.probing = true;
-                Ok(())
+            Breaker::Closed => Ok(admission),
+            Breaker::HalfOpen if entry.probing.is_none_or(|at| now - at >= cooldown) => {
+                entry.probing = Some(now);
+                admission.probe = Some(now);
+                Ok(admission)
             }
             _ => Err(format!(
                 "circuit open after repeated failures ({})",
                 entry.report.last_error.as_deref().unwrap_or("errors")
             )),
+        }
+    }
+
+    /// Frees the half-open probe slot taken at `at` (if it is still that probe's).
+    fn release_probe(&self, provider: &str, at: DateTime<Utc>) {
+        let mut board = self.lock();
+        if let Some(entry) = board.entries.get_mut(provider) {
+            if entry.probing == Some(at) {
+                entry.probing = None;
+            }
         }
     }
 
@@ -178,7 +206,7 @@ impl HealthBoard {
         entry.report.breaker = Breaker::Closed;
         entry.failures.clear();
         entry.opened_at = None;
-        entry.probing = false;
+        entry.probing = None;
     }
 
     pub fn mark_unhealthy(&self, provider: &str, error: String) {
@@ -211,7 +239,7 @@ impl HealthBoard {
             entry.report.breaker = Breaker::Open;
             entry.opened_at = Some(now);
         }
-        entry.probing = false;
+        entry.probing = None;
     }
 
     /// Records what a health check learnt.
@@ -256,7 +284,40 @@ fn refresh_breaker(entry: &mut Entry, cooldown: Duration, now: DateTime<Utc>) {
         let cooldown = chrono::Duration::from_std(cooldown).unwrap_or_default();
         if entry.opened_at.is_some_and(|at| now - at >= cooldown) {
             entry.report.breaker = Breaker::HalfOpen;
-            entry.probing = false;
+            entry.probing = None;
+        }
+    }
+}
+
+/// A request let through to a provider. Say how it went with [`Admission::succeeded`] or
+/// [`Admission::failed`]; dropped without either (cancelled, or the request did not fit),
+/// it only frees the half-open probe slot it may hold.
+#[must_use = "report the outcome, or drop the admission to count it as neither"]
+pub struct Admission {
+    board: HealthBoard,
+    provider: String,
+    /// When this request was let through as the half-open probe.
+    probe: Option<DateTime<Utc>>,
+}
+
+impl Admission {
+    /// The provider answered properly: healthy, breaker closed.
+    pub fn succeeded(mut self) {
+        self.probe = None;
+        self.board.mark_healthy(&self.provider);
+    }
+
+    /// The provider failed this request: counts against its breaker.
+    pub fn failed(mut self, error: String) {
+        self.probe = None;
+        self.board.mark_unhealthy(&self.provider, error);
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(at) = self.probe.take() {
+            self.board.release_probe(&self.provider, at);
         }
     }
 }
@@ -277,19 +338,62 @@ mod tests {
         board.mark_unhealthy("p", "HTTP 500".into());
         assert_eq!(board.report("p").breaker, Breaker::Closed);
         board.mark_unhealthy("p", "HTTP 500".into());
-        // Cool-down of zero: half-open at once; one probe at a time.
+        // Cool-down of zero: half-open at once.
         assert_eq!(board.report("p").breaker, Breaker::HalfOpen);
-        assert!(board.admit("p").is_ok());
-        assert!(board.admit("p").unwrap_err().contains("circuit open"));
-        board.mark_unhealthy("p", "still down".into());
-        assert!(
-            board.admit("p").is_ok(),
-            "half-open again after the cool-down"
-        );
-        board.mark_healthy("p");
+        board.admit("p").unwrap().failed("still down".into());
+        let probe = board
+            .admit("p")
+            .expect("half-open again after the cool-down");
+        probe.succeeded();
         assert_eq!(board.report("p").breaker, Breaker::Closed);
-        assert!(board.admit("p").is_ok());
-        assert!(board.admit("p").is_ok());
+        let (_a, _b) = (board.admit("p").unwrap(), board.admit("p").unwrap());
+    }
+
+    fn half_open_board() -> HealthBoard {
+        let board = HealthBoard::default();
+        board.set_breaker(BreakerConfig {
+            failures: 1,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(3600),
+        });
+        board.mark_unhealthy("p", "HTTP 529".into());
+        let mut inner = board.lock();
+        let entry = inner.entries.get_mut("p").unwrap();
+        entry.opened_at = Some(Utc::now() - chrono::Duration::hours(2));
+        drop(inner);
+        assert_eq!(board.report("p").breaker, Breaker::HalfOpen);
+        board
+    }
+
+    #[test]
+    fn one_probe_at_a_time_and_a_cancelled_probe_frees_the_slot() {
+        let board = half_open_board();
+        let probe = board.admit("p").unwrap();
+        assert!(board.admit("p").err().unwrap().contains("circuit open"));
+        // The client hung up: neither success nor failure.
+        drop(probe);
+        assert_eq!(board.report("p").breaker, Breaker::HalfOpen);
+        board
+            .admit("p")
+            .expect("the next request probes")
+            .succeeded();
+        assert_eq!(board.report("p").breaker, Breaker::Closed);
+    }
+
+    #[test]
+    fn a_probe_that_never_ends_lets_another_through_after_the_cool_down() {
+        let board = half_open_board();
+        let stuck = board.admit("p").unwrap();
+        std::mem::forget(stuck);
+        let mut inner = board.lock();
+        let entry = inner.entries.get_mut("p").unwrap();
+        entry.probing = Some(Utc::now() - chrono::Duration::hours(2));
+        drop(inner);
+        board
+            .admit("p")
+            .expect("a new probe after the cool-down")
+            .succeeded();
+        assert_eq!(board.report("p").breaker, Breaker::Closed);
     }
 
     #[test]

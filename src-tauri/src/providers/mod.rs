@@ -20,7 +20,7 @@ use futures_util::Stream;
 pub use health::{Breaker, BreakerConfig, Health, HealthBoard, HealthReport, ModelInfo};
 
 use crate::config::{ProviderConfig, ProviderKind};
-use crate::proxy::error::ApiError;
+use crate::wire::ApiError;
 
 /// A response body in Anthropic's format.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
@@ -84,6 +84,8 @@ pub enum ProviderError {
     Unreachable { provider: String, reason: String },
     #[error("provider {provider} sent no response headers within {}s", after.as_secs())]
     Timeout { provider: String, after: Duration },
+    #[error("provider {provider} went silent for {}s after it began to answer", after.as_secs())]
+    Stalled { provider: String, after: Duration },
     #[error("provider {provider}: the request failed: {reason}")]
     Failed { provider: String, reason: String },
     #[error("provider {provider}: its API key is not a valid header value")]
@@ -114,7 +116,9 @@ impl ProviderError {
     /// The error as the client sees it.
     pub fn to_api_error(&self) -> ApiError {
         match self {
-            ProviderError::Timeout { .. } => ApiError::timeout(self.to_string()),
+            ProviderError::Timeout { .. } | ProviderError::Stalled { .. } => {
+                ApiError::timeout(self.to_string())
+            }
             ProviderError::Unfit { .. } => ApiError::invalid_request(self.to_string()),
             _ => ApiError::bad_gateway(self.to_string()),
         }
@@ -222,6 +226,35 @@ impl Provider for AnyProvider {
             AnyProvider::OpenAi(p) => p.check(http).await,
         }
     }
+}
+
+/// A response body as the proxy reads it: errors without URLs, and bounded by the
+/// provider's idle timeout — past it, the stream yields a `TimedOut` error and ends.
+pub(crate) fn body_stream(provider: &ProviderConfig, response: reqwest::Response) -> BodyStream {
+    use tokio_stream::StreamExt as _;
+    let name = provider.name.clone();
+    let idle = provider.idle_timeout;
+    let chunks = response
+        .bytes_stream()
+        .timeout(idle)
+        .map(move |item| match item {
+            Ok(Ok(chunk)) => Ok(chunk),
+            Ok(Err(error)) => Err(std::io::Error::other(root_cause(&error))),
+            Err(_elapsed) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("provider {name} sent nothing for {}s", idle.as_secs()),
+            )),
+        });
+    // The first error ends the stream: nothing after a timeout or a break is trusted.
+    Box::pin(futures_util::stream::unfold(
+        Some(Box::pin(chunks)),
+        |state| async move {
+            let mut chunks = state?;
+            let item = futures_util::StreamExt::next(&mut chunks).await?;
+            let rest = item.is_ok().then_some(chunks);
+            Some((item, rest))
+        },
+    ))
 }
 
 /// Sends with the provider's timeout to the response head.

@@ -8,15 +8,16 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use super::{
-    own_key, send_with_timeout, HealthBoard, MessagesRequest, ModelInfo, Provider, ProviderError,
-    Upstream,
+    body_stream, own_key, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo,
+    Provider, ProviderError, Upstream,
 };
 use crate::config::ProviderConfig;
-use crate::proxy::error::ApiError;
 use crate::translate::request::{to_openai, Limits};
-use crate::translate::response::{error_message, error_type, to_anthropic};
+use crate::translate::response::{error_message, to_anthropic};
 use crate::translate::stream::StreamTranslator;
 use crate::translate::tokens;
+use crate::wire::error::error_type;
+use crate::wire::ApiError;
 
 /// `model = "auto"`: whatever the server has loaded.
 pub const AUTO: &str = "auto";
@@ -152,26 +153,24 @@ impl Provider for OpenAiProvider {
         )?;
         let response = send_with_timeout(&self.config, builder).await?;
         let status = response.status();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body = body_stream(&self.config, response);
         if !status.is_success() {
-            return Ok(error_answer(&self.config.name, response).await);
+            return error_answer(&self.config, status, retry_after, body).await;
         }
         if request.stream {
-            Ok(translated_stream(response, &model, request.input_tokens))
-        } else {
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ProviderError::from_reqwest(&self.config.name, &e))?;
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(completion) => Ok(Upstream::json(
-                    StatusCode::OK,
-                    &to_anthropic(&completion, &model),
-                )),
-                Err(_) => Ok(Upstream::error(&ApiError::bad_gateway(format!(
-                    "provider {} answered something that is not a chat completion",
-                    self.config.name
-                )))),
-            }
+            return Ok(translated_stream(body, &model, request.input_tokens));
+        }
+        let bytes = read_all(&self.config, body).await?;
+        let translated = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|_| "its answer is not JSON".to_owned())
+            .and_then(|completion| to_anthropic(&completion, &model));
+        match translated {
+            Ok(message) => Ok(Upstream::json(StatusCode::OK, &message)),
+            Err(reason) => Err(ProviderError::Failed {
+                provider: self.config.name.clone(),
+                reason: format!("not a chat completion: {reason}"),
+            }),
         }
     }
 
@@ -266,13 +265,49 @@ async fn lmstudio_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, 
     })
 }
 
+/// Largest completion (or error) body read whole.
+const MAX_BODY: usize = 32 << 20;
+
+/// Reads a whole body under the idle timeout.
+async fn read_all(provider: &ProviderConfig, mut body: BodyStream) -> Result<Bytes, ProviderError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) if bytes.len() + chunk.len() <= MAX_BODY => bytes.extend_from_slice(&chunk),
+            Ok(_) => {
+                return Err(ProviderError::Failed {
+                    provider: provider.name.clone(),
+                    reason: format!("its answer is larger than {} MiB", MAX_BODY >> 20),
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ProviderError::Stalled {
+                    provider: provider.name.clone(),
+                    after: provider.idle_timeout,
+                })
+            }
+            Err(error) => {
+                return Err(ProviderError::Failed {
+                    provider: provider.name.clone(),
+                    reason: format!("its answer broke off: {error}"),
+                })
+            }
+        }
+    }
+    Ok(Bytes::from(bytes))
+}
+
 /// An upstream error as Anthropic's error answer (429 -> `rate_limit_error`, …).
-async fn error_answer(provider: &str, response: reqwest::Response) -> Upstream {
-    let status = response.status();
-    let retry_after = response.headers().get("retry-after").cloned();
-    let body = response.bytes().await.unwrap_or_default();
+async fn error_answer(
+    provider: &ProviderConfig,
+    status: StatusCode,
+    retry_after: Option<HeaderValue>,
+    body: BodyStream,
+) -> Result<Upstream, ProviderError> {
+    let body = read_all(provider, body).await?;
     let message = format!(
-        "provider {provider} answered HTTP {}: {}",
+        "provider {} answered HTTP {}: {}",
+        provider.name,
         status.as_u16(),
         error_message(&body)
     );
@@ -281,11 +316,11 @@ async fn error_answer(provider: &str, response: reqwest::Response) -> Upstream {
     if let Some(retry_after) = retry_after {
         upstream.headers.insert("retry-after", retry_after);
     }
-    upstream
+    Ok(upstream)
 }
 
 /// The completion stream translated into Anthropic events as chunks arrive.
-fn translated_stream(response: reqwest::Response, model: &str, input_tokens: u64) -> Upstream {
+fn translated_stream(body: BodyStream, model: &str, input_tokens: u64) -> Upstream {
     let mut headers = HeaderMap::new();
     headers.insert(
         axum::http::header::CONTENT_TYPE,
@@ -296,7 +331,7 @@ fn translated_stream(response: reqwest::Response, model: &str, input_tokens: u64
         HeaderValue::from_static("no-cache"),
     );
     let translator = StreamTranslator::new(model, input_tokens);
-    let state = (Box::pin(response.bytes_stream()), translator, false);
+    let state = (body, translator, false);
     let body =
         futures_util::stream::unfold(state, |(mut inner, mut translator, ended)| async move {
             if ended {
@@ -306,16 +341,13 @@ fn translated_stream(response: reqwest::Response, model: &str, input_tokens: u64
                 let (out, ended) = match inner.next().await {
                     Some(Ok(chunk)) => (translator.feed(&chunk), translator.is_done()),
                     Some(Err(error)) => {
-                        let reason = super::root_cause(&error);
-                        let mut out = String::new();
-                        if !translator.started() {
-                            out.push_str(&translator.feed(b""));
-                        }
-                        out.push_str(
-                            &translator
-                                .fail("api_error", &format!("the upstream stream broke: {reason}")),
-                        );
-                        (out, true)
+                        let kind = if error.kind() == std::io::ErrorKind::TimedOut {
+                            "overloaded_error"
+                        } else {
+                            "api_error"
+                        };
+                        let message = format!("the upstream stream broke off: {error}");
+                        (translator.fail(kind, &message), true)
                     }
                     None => (translator.finish(), true),
                 };

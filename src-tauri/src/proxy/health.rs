@@ -19,6 +19,16 @@ pub struct HealthResponse {
     pub mode: crate::router::Mode,
     /// Interactive requests waiting for the quota now.
     pub queue_waiting: usize,
+    /// Client connections open now.
+    #[serde(default)]
+    pub connections: usize,
+    /// Tasks alive in the runtime (a number that returns to its resting value when
+    /// nothing is in flight: a leak shows as growth).
+    #[serde(default)]
+    pub tasks: usize,
+    /// What does not work, in words (the proxy serves without it); empty when all is well.
+    #[serde(default)]
+    pub degraded: Vec<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,7 +54,7 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         .providers
         .iter()
         .map(|p| {
-            let report = state.health.report(&p.name);
+            let report = state.core.health.report(&p.name);
             ProviderHealth {
                 name: p.name.clone(),
                 kind: p.kind.to_string(),
@@ -61,14 +71,24 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
             }
         })
         .collect();
+    let status = if state.degraded.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
     Json(HealthResponse {
-        status: "ok".to_owned(),
+        status: status.to_owned(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         uptime_secs: state.started.elapsed().as_secs(),
         listen: state.listen.to_string(),
         providers,
-        quota: state.quota.snapshot(),
-        mode: state.mode.get(),
-        queue_waiting: *state.queue.waiting().borrow(),
+        quota: state.core.quota.snapshot(),
+        mode: state.core.mode.get(),
+        queue_waiting: *state.core.queue.waiting().borrow(),
+        connections: state.connections.open(),
+        tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks(),
+        degraded: state.degraded.as_ref().clone(),
     })
 }

@@ -41,10 +41,10 @@ pub async fn root(headers: HeaderMap) -> Response {
 pub async fn asset(Path(file): Path<String>) -> Response {
     match FILES.iter().find(|(name, _, _)| *name == file) {
         Some((_, content_type, body)) => page(content_type, body),
-        None => crate::proxy::error::ApiError::not_found(format!(
-            "GET /{file} is not a route of this proxy"
-        ))
-        .into_response(),
+        None => {
+            crate::wire::ApiError::not_found(format!("GET /{file} is not a route of this proxy"))
+                .into_response()
+        }
     }
 }
 

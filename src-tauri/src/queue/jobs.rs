@@ -2,8 +2,13 @@
 //! job is on disk (SQLite, `synchronous=FULL`); workers run jobs through the same router
 //! and quota rules (waiting while the quota is critical), retry with backoff, and a job
 //! that was running when the process died runs again after the restart (at least once,
-//! with an `idempotency-key` upstream). Credentials are never written: they stay in
-//! memory, so a job recovered after a restart goes out without the client's key.
+//! with an `idempotency-key` upstream).
+//!
+//! Credentials are never written. A job keeps a salted fingerprint of the credential it
+//! was submitted with; the credential itself stays in memory. After a restart such a job
+//! waits (its status says why) until a request carrying a credential with the same
+//! fingerprint reaches the proxy, and then runs with that credential — or with the key
+//! configured for jobs (`[queue] jobs_api_key_env`), when there is one.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +20,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::Notify;
+
+use sha2::{Digest, Sha256};
 
 use crate::store::StoreError;
 
@@ -64,11 +71,17 @@ pub struct Job {
     /// The full Anthropic response, when done.
     pub response: Option<Value>,
     pub error: Option<String>,
+    /// Why a queued job is not running yet, when it waits for something.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for: Option<String>,
     #[serde(skip)]
     pub request: Value,
     /// Non-secret headers to send with it (`anthropic-version`, `anthropic-beta`).
     #[serde(skip)]
     pub headers: Vec<(String, String)>,
+    /// The fingerprint of the credential it was submitted with.
+    #[serde(skip)]
+    pub credential: Option<String>,
 }
 
 /// Header name/value pairs.
@@ -78,7 +91,9 @@ pub type Headers = Vec<(String, String)>;
 #[derive(Clone)]
 pub struct JobStore {
     conn: Arc<Mutex<Connection>>,
-    credentials: Arc<Mutex<HashMap<String, Headers>>>,
+    /// Credentials by fingerprint, in memory only.
+    credentials: Arc<Mutex<Credentials>>,
+    salt: Arc<[u8; 32]>,
     pub wake: Arc<Notify>,
     /// Counts finished runs, so waiters (long polls) know when to look again.
     finished: Arc<tokio::sync::watch::Sender<u64>>,
@@ -94,7 +109,17 @@ fn parse_ts(text: Option<String>) -> Option<DateTime<Utc>> {
 }
 
 const COLUMNS: &str =
-    "id, status, priority, attempts, created_at, updated_at, not_before, deadline, response, error, request, headers";
+    "id, status, priority, attempts, created_at, updated_at, not_before, deadline, response, error, request, headers, credential";
+
+/// Credentials held for jobs, by fingerprint; and the fingerprints jobs on disk wait for.
+#[derive(Default)]
+struct Credentials {
+    known: HashMap<String, Headers>,
+    wanted: std::collections::HashSet<String>,
+}
+
+/// The credentials a job waits for, in words.
+const WAITING_FOR_CREDENTIALS: &str = "the client's credentials: it was submitted before a restart, and keys are never stored; it runs when a request with the same key reaches the proxy (or set [queue] jobs_api_key_env)";
 
 fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let response: Option<String> = row.get(8)?;
@@ -113,7 +138,39 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         error: row.get(9)?,
         request: serde_json::from_str(&request).unwrap_or(Value::Null),
         headers: serde_json::from_str(&headers).unwrap_or_default(),
+        credential: row.get(12)?,
+        waiting_for: None,
     })
+}
+
+/// This database's salt for credential fingerprints, made on first use.
+fn salt(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
+    let stored: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'credential_salt'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let parse = |hex: &str| -> Option<[u8; 32]> {
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        bytes?.try_into().ok()
+    };
+    if let Some(salt) = stored.as_deref().and_then(parse) {
+        return Ok(salt);
+    }
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.to_string().into()))?;
+    let hex: String = salt.iter().map(|b| format!("{b:02x}")).collect();
+    conn.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES ('credential_salt', ?1)",
+        [hex],
+    )?;
+    Ok(salt)
 }
 
 impl JobStore {
@@ -132,9 +189,27 @@ impl JobStore {
                 "jobs interrupted by the last shutdown are queued again"
             );
         }
+        let salt = salt(&conn)?;
+        let wanted = {
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT credential FROM jobs WHERE status = 'queued' AND credential IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<std::collections::HashSet<String>>>()?
+        };
+        if !wanted.is_empty() {
+            tracing::info!(
+                credentials = wanted.len(),
+                "queued jobs wait for their client's credentials (never stored): they run when a request with the same key arrives"
+            );
+        }
         Ok(JobStore {
             conn: Arc::new(Mutex::new(conn)),
-            credentials: Arc::default(),
+            credentials: Arc::new(Mutex::new(Credentials {
+                known: HashMap::new(),
+                wanted,
+            })),
+            salt: Arc::new(salt),
             wake: Arc::new(Notify::new()),
             finished: Arc::new(tokio::sync::watch::channel(0).0),
         })
@@ -169,35 +244,91 @@ impl JobStore {
         let row_id = id.clone();
         let request = request.to_string();
         let headers = serde_json::to_string(&headers).unwrap_or_else(|_| "[]".into());
+        let fingerprint = (!credentials.is_empty()).then(|| self.fingerprint(&credentials));
+        if let Some(fingerprint) = &fingerprint {
+            self.lock_credentials()
+                .known
+                .insert(fingerprint.clone(), credentials);
+        }
         self.blocking(move |conn| {
             conn.execute(
-                "INSERT INTO jobs (id, seq, created_at, updated_at, priority, not_before, deadline, status, request, headers)
-                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2, ?2, ?3, ?4, ?5, 'queued', ?6, ?7)",
-                params![row_id, ts(now), priority, not_before.map(ts), deadline.map(ts), request, headers],
+                "INSERT INTO jobs (id, seq, created_at, updated_at, priority, not_before, deadline, status, request, headers, credential)
+                 VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8)",
+                params![row_id, ts(now), priority, not_before.map(ts), deadline.map(ts), request, headers, fingerprint],
             )
         })
         .await?;
-        if !credentials.is_empty() {
-            self.credentials
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(id.clone(), credentials);
-        }
         self.wake.notify_waiters();
         Ok(id)
     }
 
+    fn lock_credentials(&self) -> MutexGuard<'_, Credentials> {
+        self.credentials.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The salted fingerprint of a credential (its headers, in order).
+    fn fingerprint(&self, credentials: &[(String, String)]) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.salt.as_slice());
+        for (name, value) in credentials {
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            hash.update(value.as_bytes());
+            hash.update([0]);
+        }
+        hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// A request's credentials went by: if queued jobs wait for exactly these, they are
+    /// kept (in memory) and the jobs may run. Cheap when nothing waits.
+    pub fn offer_credentials(&self, credentials: &[(String, String)]) {
+        if credentials.is_empty() || self.lock_credentials().wanted.is_empty() {
+            return;
+        }
+        let fingerprint = self.fingerprint(credentials);
+        let mut held = self.lock_credentials();
+        if held.wanted.remove(&fingerprint) {
+            held.known.insert(fingerprint, credentials.to_vec());
+            drop(held);
+            tracing::info!(
+                "a request brought the credentials queued jobs waited for; they run now"
+            );
+            self.wake.notify_waiters();
+        }
+    }
+
+    /// The credentials to run `job` with, when they are in memory.
+    pub fn credentials(&self, job: &Job) -> Option<Headers> {
+        let fingerprint = job.credential.as_ref()?;
+        self.lock_credentials().known.get(fingerprint).cloned()
+    }
+
+    /// Marks what a queued job still waits for.
+    fn explain(&self, mut job: Job) -> Job {
+        let waits = job.status == JobStatus::Queued
+            && job
+                .credential
+                .as_ref()
+                .is_some_and(|fp| !self.lock_credentials().known.contains_key(fp));
+        if waits {
+            job.waiting_for = Some(WAITING_FOR_CREDENTIALS.to_owned());
+        }
+        job
+    }
+
     pub async fn get(&self, id: &str) -> Result<Option<Job>, String> {
         let id = id.to_owned();
-        self.blocking(move |conn| {
-            conn.query_row(
-                &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
-                [id],
-                row_to_job,
-            )
-            .optional()
-        })
-        .await
+        let job = self
+            .blocking(move |conn| {
+                conn.query_row(
+                    &format!("SELECT {COLUMNS} FROM jobs WHERE id = ?1"),
+                    [id],
+                    row_to_job,
+                )
+                .optional()
+            })
+            .await?;
+        Ok(job.map(|job| self.explain(job)))
     }
 
     pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<Job>, String> {
@@ -206,62 +337,65 @@ impl JobStore {
                 "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2"
             ))?;
             let rows = stmt.query_map(params![status.map(JobStatus::name), limit as i64], row_to_job)?;
-            rows.collect()
+            rows.collect::<rusqlite::Result<Vec<Job>>>()
         })
         .await
+        .map(|jobs| jobs.into_iter().map(|job| self.explain(job)).collect())
     }
 
     /// Cancels a job that has not ended. Returns its status after, and whether this call
     /// cancelled it.
     pub async fn cancel(&self, id: &str) -> Result<Option<(JobStatus, bool)>, String> {
         let row_id = id.to_owned();
-        let status = self
+        let found = self
             .blocking(move |conn| {
                 let changed = conn.execute(
                     "UPDATE jobs SET status = 'cancelled', updated_at = ?2
                      WHERE id = ?1 AND status IN ('queued', 'running')",
                     params![row_id, ts(Utc::now())],
                 )?;
-                conn.query_row("SELECT status FROM jobs WHERE id = ?1", [row_id], |r| {
-                    r.get::<_, String>(0)
-                })
+                conn.query_row(
+                    "SELECT status, credential FROM jobs WHERE id = ?1",
+                    [row_id],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+                )
                 .optional()
-                .map(|status| status.map(|s| (JobStatus::parse(&s), changed > 0)))
+                .map(|row| {
+                    row.map(|(status, credential)| {
+                        ((JobStatus::parse(&status), changed > 0), credential)
+                    })
+                })
             })
             .await?;
-        self.forget_credentials(id);
         self.finished.send_modify(|n| *n += 1);
-        Ok(status)
-    }
-
-    fn forget_credentials(&self, id: &str) {
-        self.credentials
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
-    }
-
-    pub fn credentials(&self, id: &str) -> Vec<(String, String)> {
-        self.credentials
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
-            .unwrap_or_default()
+        let Some((status, credential)) = found else {
+            return Ok(None);
+        };
+        self.release(credential).await?;
+        Ok(Some(status))
     }
 
     /// Takes the next job that may run now (priority, then arrival) and marks it running.
-    pub async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Job>, String> {
+    /// A job tied to a credential runs only once that credential is in memory, unless
+    /// `any_credential` (a key configured for jobs) lets every job run.
+    pub async fn claim(
+        &self,
+        now: DateTime<Utc>,
+        any_credential: bool,
+    ) -> Result<Option<Job>, String> {
+        let known = self.known_json();
         self.blocking(move |conn| {
             conn.query_row(
                 &format!(
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?1
                      WHERE id = (SELECT id FROM jobs WHERE status = 'queued'
                                  AND (not_before IS NULL OR not_before <= ?1)
+                                 AND (credential IS NULL OR ?3
+                                      OR credential IN (SELECT value FROM json_each(?2)))
                                  ORDER BY priority, seq LIMIT 1)
                      RETURNING {COLUMNS}"
                 ),
-                [ts(now)],
+                params![ts(now), known, any_credential],
                 row_to_job,
             )
             .optional()
@@ -270,11 +404,13 @@ impl JobStore {
     }
 
     /// When the next waiting job may run, if any waits.
-    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, String> {
-        self.blocking(|conn| {
+    pub async fn next_due(&self, any_credential: bool) -> Result<Option<DateTime<Utc>>, String> {
+        let known = self.known_json();
+        self.blocking(move |conn| {
             conn.query_row(
-                "SELECT MIN(COALESCE(not_before, created_at)) FROM jobs WHERE status = 'queued'",
-                [],
+                "SELECT MIN(COALESCE(not_before, created_at)) FROM jobs WHERE status = 'queued'
+                 AND (credential IS NULL OR ?2 OR credential IN (SELECT value FROM json_each(?1)))",
+                params![known, any_credential],
                 |r| r.get::<_, Option<String>>(0),
             )
         })
@@ -282,10 +418,37 @@ impl JobStore {
         .map(parse_ts)
     }
 
+    /// The fingerprints of the credentials in memory, as a JSON array for SQL.
+    fn known_json(&self) -> String {
+        let known: Vec<String> = self.lock_credentials().known.keys().cloned().collect();
+        serde_json::to_string(&known).unwrap_or_else(|_| "[]".into())
+    }
+
+    /// Forgets a credential no unfinished job needs any more.
+    async fn release(&self, fingerprint: Option<String>) -> Result<(), String> {
+        let Some(fingerprint) = fingerprint else {
+            return Ok(());
+        };
+        let key = fingerprint.clone();
+        let needed: i64 = self
+            .blocking(move |conn| {
+                conn.query_row(
+                    "SELECT COUNT(*) FROM jobs WHERE credential = ?1 AND status IN ('queued', 'running')",
+                    [key],
+                    |r| r.get(0),
+                )
+            })
+            .await?;
+        if needed == 0 {
+            self.lock_credentials().known.remove(&fingerprint);
+        }
+        Ok(())
+    }
+
     /// Records how a run ended, unless the job was cancelled meanwhile.
-    pub async fn finish(&self, id: &str, outcome: Finish) -> Result<(), String> {
-        let row_id = id.to_owned();
-        let final_state = !matches!(outcome, Finish::Retry { .. });
+    pub async fn finish(&self, job: &Job, outcome: Finish) -> Result<(), String> {
+        let row_id = job.id.clone();
+        let ended = !matches!(outcome, Finish::Retry { .. });
         self.blocking(move |conn| {
             let now = ts(Utc::now());
             match outcome {
@@ -307,10 +470,10 @@ impl JobStore {
             }
         })
         .await?;
-        if final_state {
-            self.forget_credentials(id);
-        }
         self.finished.send_modify(|n| *n += 1);
+        if ended {
+            self.release(job.credential.clone()).await?;
+        }
         Ok(())
     }
 
@@ -434,29 +597,45 @@ mod tests {
             )
             .await
             .unwrap();
-        let claimed = store.claim(Utc::now()).await.unwrap().unwrap();
+        let claimed = store.claim(Utc::now(), false).await.unwrap().unwrap();
         assert_eq!(claimed.id, high);
         assert_eq!(claimed.attempts, 1);
-        assert_eq!(
-            store.credentials(&high),
-            [("x-api-key".to_owned(), "k".to_owned())]
-        );
+        let key = vec![("x-api-key".to_owned(), "k".to_owned())];
+        assert_eq!(store.credentials(&claimed), Some(key.clone()));
         // The process dies with `high` running; a new one queues it again.
         drop(store);
-        let store = JobStore::open(&db).unwrap();
+        let raw = std::fs::read(&db).unwrap();
         assert!(
-            store.credentials(&high).is_empty(),
+            !raw.windows(2).any(|w| w == b"\"k"),
             "credentials never reach the disk"
         );
-        let again = store.claim(Utc::now()).await.unwrap().unwrap();
+        let store = JobStore::open(&db).unwrap();
+        // Its credential is not in memory: it waits, and says why; `low` runs first.
+        let waiting = store.get(&high).await.unwrap().unwrap();
+        assert!(waiting
+            .waiting_for
+            .as_ref()
+            .unwrap()
+            .contains("credentials"));
+        assert!(store.credentials(&waiting).is_none());
+        let other = store.claim(Utc::now(), false).await.unwrap().unwrap();
+        assert_eq!(other.id, low);
+        store.offer_credentials(&[("x-api-key".to_owned(), "another".to_owned())]);
+        assert!(store.claim(Utc::now(), false).await.unwrap().is_none());
+        store.offer_credentials(&key);
+        let again = store.claim(Utc::now(), false).await.unwrap().unwrap();
         assert_eq!((again.id.as_str(), again.attempts), (high.as_str(), 2));
+        assert_eq!(store.credentials(&again), Some(key));
         store
-            .finish(&high, Finish::Done(serde_json::json!({"ok": true})))
+            .finish(&again, Finish::Done(serde_json::json!({"ok": true})))
             .await
             .unwrap();
-        assert_eq!(store.claim(Utc::now()).await.unwrap().unwrap().id, low);
         assert!(
-            store.claim(Utc::now()).await.unwrap().is_none(),
+            store.credentials(&again).is_none(),
+            "forgotten once no job needs it"
+        );
+        assert!(
+            store.claim(Utc::now(), false).await.unwrap().is_none(),
             "{later} is not due"
         );
         assert_eq!(

@@ -1,9 +1,7 @@
 //! The request queue: waiting for quota instead of failing, per-provider concurrency in
-//! priority order, retries with backoff, coalescing of identical requests, and async jobs
-//! that survive restarts ([`jobs`]).
+//! priority order, retries with backoff, and async jobs that survive restarts ([`jobs`]).
 
 pub mod backoff;
-mod coalesce;
 mod gate;
 pub mod jobs;
 
@@ -14,7 +12,6 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-pub use coalesce::{key as coalesce_key, Buffered, Coalescer};
 pub use gate::{Gate, Permit, Priority};
 
 use crate::quota::{QuotaMonitor, QuotaState};
@@ -39,7 +36,6 @@ struct Inner {
     tickets: AtomicU64,
     gates: Mutex<HashMap<String, (Option<usize>, Gate)>>,
     waiting: WaitingCount,
-    pub coalescer: Coalescer,
 }
 
 /// How many requests wait for the quota now (a `watch`, so the UI and tests can follow).
@@ -81,10 +77,6 @@ impl Queue {
                 gate
             }
         }
-    }
-
-    pub fn coalescer(&self) -> &Coalescer {
-        &self.inner.coalescer
     }
 
     pub fn waiting(&self) -> watch::Receiver<usize> {

@@ -236,7 +236,7 @@ pub fn is_local(provider: &ProviderConfig) -> bool {
         && provider
             .base_url
             .host_str()
-            .is_some_and(crate::proxy::is_loopback_host)
+            .is_some_and(crate::config::is_loopback_host)
 }
 
 fn model_for(provider: &ProviderConfig, choice: &ModelChoice, requested: &str) -> String {

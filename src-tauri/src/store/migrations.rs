@@ -67,6 +67,10 @@ const MIGRATIONS: &[&str] = &[
         error TEXT
     );
     CREATE INDEX jobs_ready ON jobs(status, priority, seq);",
+    // 6: a job's tie to the client credential that submitted it: a salted fingerprint,
+    // never the credential. The salt is this database's own.
+    "ALTER TABLE jobs ADD COLUMN credential TEXT;
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
 ];
 
 pub(super) fn apply(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

@@ -59,15 +59,23 @@ pub fn latest_qualifications(conn: &Connection) -> rusqlite::Result<Vec<(String,
     rows.collect()
 }
 
+/// A journal file beside the database (`-wal`, `-shm`).
+fn journal(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 /// The database file inside a data dir.
 pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("pai-orchestrator.sqlite3")
 }
 
-/// Opens (creating if needed) the database and brings its schema up to date.
+/// Opens (creating if needed) the database and brings its schema up to date. The data
+/// dir is 0700 and the database files 0600: job prompts and answers are the user's.
 pub fn open(path: &Path) -> Result<Connection, StoreError> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+        crate::fsutil::private_dir(dir).map_err(|source| StoreError::DataDir {
             path: dir.to_owned(),
             source,
         })?;
@@ -76,6 +84,16 @@ pub fn open(path: &Path) -> Result<Connection, StoreError> {
         path: path.to_owned(),
         source,
     })?;
+    for file in [
+        path.to_owned(),
+        journal(path, "-wal"),
+        journal(path, "-shm"),
+    ] {
+        crate::fsutil::private_file(&file).map_err(|source| StoreError::DataDir {
+            path: file.clone(),
+            source,
+        })?;
+    }
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -42,6 +42,31 @@ pub struct RequestRecord {
     pub route_reason: Option<String>,
 }
 
+impl RequestRecord {
+    /// A record for a request that just arrived.
+    pub fn new(method: &str, path: &str) -> RequestRecord {
+        RequestRecord {
+            started_at: Utc::now(),
+            method: method.to_owned(),
+            path: path.to_owned(),
+            model: None,
+            stream: false,
+            target: None,
+            status: None,
+            outcome: String::new(),
+            ttfb_ms: None,
+            latency_ms: 0.0,
+            input_tokens: None,
+            output_tokens: None,
+            request_bytes: 0,
+            response_bytes: 0,
+            complexity: None,
+            quota_state: None,
+            route_reason: None,
+        }
+    }
+}
+
 /// One quota reading for the history (pruned after 30 days).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaRow {
@@ -65,7 +90,8 @@ enum Message {
 /// A cheap, cloneable handle that queues records for the writer thread.
 #[derive(Clone)]
 pub struct Recorder {
-    tx: SyncSender<Message>,
+    /// `None`: the database could not be opened; records are dropped.
+    tx: Option<SyncSender<Message>>,
 }
 
 impl Recorder {
@@ -80,12 +106,20 @@ impl Recorder {
                 path: path.to_owned(),
                 source,
             })?;
-        Ok(Recorder { tx })
+        Ok(Recorder { tx: Some(tx) })
+    }
+
+    /// A recorder that keeps nothing, for a proxy whose database cannot be opened.
+    pub fn disabled() -> Recorder {
+        Recorder { tx: None }
     }
 
     /// Queues a record; never blocks. A full queue drops the record with a warning.
     pub fn record(&self, record: RequestRecord) {
-        match self.tx.try_send(Message::Record(Box::new(record))) {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        match tx.try_send(Message::Record(Box::new(record))) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 tracing::warn!("request log is behind; a record was dropped")
@@ -98,15 +132,20 @@ impl Recorder {
 
     /// Queues a quota reading for the history; never blocks.
     pub fn quota_reading(&self, row: QuotaRow) {
-        if self.tx.try_send(Message::Quota(row)).is_err() {
+        let Some(tx) = &self.tx else {
+            return;
+        };
+        if tx.try_send(Message::Quota(row)).is_err() {
             tracing::debug!("quota history is behind; a reading was dropped");
         }
     }
 
     /// Waits until every record queued so far is in the database.
     pub async fn flush(&self) {
+        let Some(tx) = self.tx.clone() else {
+            return;
+        };
         let (done, wait) = tokio::sync::oneshot::channel();
-        let tx = self.tx.clone();
         let queued = tokio::task::spawn_blocking(move || tx.send(Message::Flush(done))).await;
         if matches!(queued, Ok(Ok(()))) {
             let _ = wait.await;

@@ -4,15 +4,23 @@ use serde_json::{json, Value};
 
 use super::{stop_reason, tool_id};
 
-/// Translates a complete (non-streaming) chat completion.
-pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
+/// Translates a complete (non-streaming) chat completion. A body without a message in
+/// `choices[0]` is not an answer: the error says what it lacked, so the caller can fail
+/// over instead of handing the client an empty "success".
+pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, String> {
     let id = completion
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or("completion");
     let message_id = format!("msg_{}", sanitize(id));
     let choice = completion.get("choices").and_then(|c| c.get(0));
-    let message = choice.and_then(|c| c.get("message"));
+    let Some(message) = choice
+        .and_then(|c| c.get("message"))
+        .filter(|m| m.is_object())
+    else {
+        return Err("its answer has no choices[0].message".to_owned());
+    };
+    let message = Some(message);
     let mut content = Vec::new();
     if let Some(text) = message
         .and_then(|m| m.get("content"))
@@ -56,7 +64,7 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
-    json!({
+    Ok(json!({
         "id": message_id,
         "type": "message",
         "role": "assistant",
@@ -65,7 +73,7 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Value {
         "stop_reason": stop_reason(finish, !calls.is_empty()),
         "stop_sequence": null,
         "usage": {"input_tokens": tokens("prompt_tokens"), "output_tokens": tokens("completion_tokens")},
-    })
+    }))
 }
 
 /// Keeps an id to the characters Anthropic ids use.
@@ -79,20 +87,6 @@ pub fn sanitize(id: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The Anthropic error type for an upstream HTTP status.
-pub fn error_type(status: u16) -> &'static str {
-    match status {
-        400 | 422 => "invalid_request_error",
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        413 => "request_too_large",
-        429 => "rate_limit_error",
-        503 | 529 => "overloaded_error",
-        _ => "api_error",
-    }
 }
 
 /// The message of an OpenAI-style error body (`{"error":{"message":…}}`), or its text.
@@ -128,7 +122,7 @@ mod tests {
                     "function": {"name": "Bash", "arguments": "{\"command\":\"ls\"}"}}]}}],
             "usage": {"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135}
         });
-        let message = to_anthropic(&completion, "fallback");
+        let message = to_anthropic(&completion, "fallback").unwrap();
         assert_eq!(message["id"], "msg_chatcmpl-123");
         assert_eq!(message["model"], "qwen3-coder");
         assert_eq!(
@@ -155,18 +149,25 @@ mod tests {
         ] {
             let completion =
                 json!({"choices": [{"finish_reason": finish, "message": {"content": "x"}}]});
-            assert_eq!(to_anthropic(&completion, "m")["stop_reason"], stop);
+            assert_eq!(to_anthropic(&completion, "m").unwrap()["stop_reason"], stop);
         }
-        let empty = to_anthropic(&json!({"choices": []}), "m");
+        let empty = to_anthropic(
+            &json!({"choices": [{"finish_reason": "stop", "message": {"content": ""}}]}),
+            "m",
+        )
+        .unwrap();
         assert_eq!(empty["content"], json!([{"type": "text", "text": ""}]));
         assert_eq!(empty["model"], "m");
+        for not_an_answer in [json!({"choices": []}), json!({}), json!({"choices": [{}]})] {
+            assert!(
+                to_anthropic(&not_an_answer, "m").is_err(),
+                "{not_an_answer}"
+            );
+        }
     }
 
     #[test]
-    fn errors_map_to_anthropic_types() {
-        assert_eq!(error_type(429), "rate_limit_error");
-        assert_eq!(error_type(500), "api_error");
-        assert_eq!(error_type(503), "overloaded_error");
+    fn error_messages() {
         assert_eq!(
             error_message(br#"{"error":{"message":"model not loaded","type":"x"}}"#),
             "model not loaded"

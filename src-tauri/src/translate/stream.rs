@@ -4,19 +4,27 @@
 //! `content_block_stop`), `message_delta` with the stop reason and usage, `message_stop` —
 //! however the backend fragments: missing tool-call `index`, arguments in one chunk or
 //! many, parallel calls interleaved, a usage chunk with no choices, reasoning deltas
-//! (dropped), `[DONE]` missing. Anthropic blocks cannot interleave, so only one tool call
-//! streams live; calls that start while it is incomplete are buffered and follow it.
+//! (dropped), `[DONE]` missing after a `finish_reason`. Anthropic blocks cannot
+//! interleave, so only one tool call streams live; calls that start while it is
+//! incomplete are buffered and follow it.
+//!
+//! What is not a complete answer never looks like one: a stream that ends with neither a
+//! `finish_reason` nor `[DONE]`, one with no completion chunk at all (empty, garbage), or
+//! an `error` chunk ends in an Anthropic `error` event instead of `message_stop`.
 
 use serde_json::{json, Value};
 
 use super::response::sanitize;
 use super::{stop_reason, tool_id};
+use crate::wire::sse::{field, Lines};
 
 /// Translates one stream. Feed it the upstream bytes; it returns Anthropic SSE text.
 pub struct StreamTranslator {
     model: String,
     input_tokens: u64,
-    partial_line: Vec<u8>,
+    lines: Lines,
+    /// A completion chunk arrived (the stream is in the Chat Completions format).
+    saw_chunk: bool,
     message_id: Option<String>,
     /// Index of the next Anthropic content block.
     next_block: usize,
@@ -57,7 +65,8 @@ impl StreamTranslator {
         StreamTranslator {
             model: model.to_owned(),
             input_tokens,
-            partial_line: Vec::new(),
+            lines: Lines::default(),
+            saw_chunk: false,
             message_id: None,
             next_block: 0,
             open: None,
@@ -74,34 +83,37 @@ impl StreamTranslator {
         self.done
     }
 
-    /// Whether anything was emitted yet.
-    pub fn started(&self) -> bool {
-        self.message_id.is_some()
-    }
-
     /// Feeds upstream bytes; returns the Anthropic events they complete.
     pub fn feed(&mut self, chunk: &[u8]) -> String {
         let mut out = String::new();
-        let mut rest = chunk;
-        while let Some(newline) = rest.iter().position(|&b| b == b'\n') {
-            let (line, after) = rest.split_at(newline);
-            let mut joined = std::mem::take(&mut self.partial_line);
-            joined.extend_from_slice(line);
-            self.line(&joined, &mut out);
-            rest = &after[1..];
-        }
-        self.partial_line.extend_from_slice(rest);
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.feed(chunk, |line| self.line(line, &mut out));
+        self.lines = lines;
         out
     }
 
-    /// The upstream stream ended (with or without `[DONE]`): closes the message.
+    /// The upstream stream ended: closes the message if it was complete (a
+    /// `finish_reason` or `[DONE]` came), else ends it with an `error` event.
     pub fn finish(&mut self) -> String {
         let mut out = String::new();
-        if !self.partial_line.is_empty() {
-            let line = std::mem::take(&mut self.partial_line);
-            self.line(&line, &mut out);
+        let mut lines = std::mem::take(&mut self.lines);
+        lines.finish(|line| self.line(line, &mut out));
+        if self.done {
+            return out;
         }
-        self.close_message(&mut out);
+        if !self.saw_chunk {
+            out.push_str(&self.fail(
+                "api_error",
+                "the upstream stream held no chat completion chunk (empty, or not in the Chat Completions format)",
+            ));
+        } else if self.finish_reason.is_none() {
+            out.push_str(&self.fail(
+                "overloaded_error",
+                "the upstream stream ended before the answer was complete (no finish_reason, no [DONE])",
+            ));
+        } else {
+            self.close_message(&mut out);
+        }
         out
     }
 
@@ -121,19 +133,27 @@ impl StreamTranslator {
         if self.done {
             return;
         }
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(data) = line.strip_prefix(b"data:") else {
+        let Some((b"data", data)) = field(line) else {
             return;
         };
-        let data = data.strip_prefix(b" ").unwrap_or(data);
         if data == b"[DONE]" {
-            self.close_message(out);
+            if self.saw_chunk {
+                self.close_message(out);
+            } else {
+                out.push_str(&self.fail(
+                    "api_error",
+                    "the upstream stream ended ([DONE]) without any chat completion chunk",
+                ));
+            }
             return;
         }
         let Ok(chunk) = serde_json::from_slice::<Value>(data) else {
             tracing::debug!("skipping a stream line that is not JSON");
             return;
         };
+        if !chunk.is_object() {
+            return;
+        }
         self.chunk(&chunk, out);
     }
 
@@ -144,10 +164,14 @@ impl StreamTranslator {
                 .and_then(Value::as_str)
                 .unwrap_or("the upstream reported an error")
                 .to_owned();
-            self.ensure_started(chunk, out);
             out.push_str(&self.fail("api_error", &message));
             return;
         }
+        if chunk.get("choices").is_none() && chunk.get("usage").is_none() {
+            tracing::debug!("skipping a stream chunk that is not a chat completion chunk");
+            return;
+        }
+        self.saw_chunk = true;
         self.ensure_started(chunk, out);
         if let Some(usage) = chunk.get("usage").filter(|u| u.is_object()) {
             self.prompt_tokens = usage

@@ -260,7 +260,7 @@ fn translate_bench(quick: bool) {
 
 fn classify_bench(quick: bool) {
     use pai_orchestrator::classify::{classify, ClassifyRules, RequestFacts};
-    use pai_orchestrator::proxy::inspect::MessagesSummary;
+    use pai_orchestrator::wire::summary::MessagesSummary;
     let text = claude_code_sized().to_string();
     let rules = ClassifyRules::default();
     let n = if quick { 200 } else { 2000 };

@@ -248,10 +248,49 @@ fn reasoning_deltas_are_dropped_and_crlf_lines_read() {
 }
 
 #[test]
-fn an_empty_stream_still_makes_a_valid_message() {
-    let message = final_message("");
+fn an_empty_answer_that_finished_still_makes_a_valid_message() {
+    let message = final_message(&sse(&[chunk(json!({}), Some("stop"))]));
     assert_eq!(message["content"], json!([{"type": "text", "text": ""}]));
     assert_eq!(message["stop_reason"], "end_turn");
+}
+
+/// The event types a translated stream produced, in order.
+fn event_names(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .filter_map(|l| l.strip_prefix("event: "))
+        .collect()
+}
+
+#[test]
+fn what_is_not_a_complete_answer_ends_in_an_error_event() {
+    let cut = format!(
+        "data: {}\n\n",
+        chunk(json!({"content": "half an ans"}), None)
+    );
+    for (input, kind) in [
+        // Closed early: no finish_reason, no [DONE].
+        (cut.as_str(), "overloaded_error"),
+        // Nothing at all, garbage, or only [DONE].
+        ("", "api_error"),
+        ("<html>502 Bad Gateway</html>\n", "api_error"),
+        ("data: not json\n\ndata: {\"foo\": 1}\n\n", "api_error"),
+        ("data: [DONE]\n\n", "api_error"),
+    ] {
+        for size in [1, 3, 64, input.len().max(1)] {
+            let output = translate(input, size);
+            let names = event_names(&output);
+            assert_eq!(
+                names.last(),
+                Some(&"error"),
+                "{input:?} at {size}: {output}"
+            );
+            assert!(!names.contains(&"message_stop"), "{input:?}: {output}");
+            assert!(output.contains(kind), "{input:?}: {output}");
+        }
+    }
+    // Nothing before the error when nothing was translated: the proxy can fail over.
+    assert_eq!(event_names(&translate("", 1)), ["error"]);
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Errors the proxy answers with, always in Anthropic's error shape:
 //! `{"type":"error","error":{"type":…,"message":…}}`, so clients show the message.
+//! Data first: the status, the type and the message; the HTTP response is one way to
+//! send it, the `error` event another.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -47,6 +49,15 @@ impl ApiError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "api_error", message)
     }
 
+    /// Anthropic's `overloaded_error` (HTTP 529): try again later.
+    pub fn overloaded(message: impl Into<String>) -> Self {
+        Self::new(overloaded_status(), "overloaded_error", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded_error", message)
+    }
+
     pub fn body(&self) -> serde_json::Value {
         json!({"type": "error", "error": {"type": self.kind, "message": self.message}})
     }
@@ -54,6 +65,40 @@ impl ApiError {
     /// The error as a server-sent event, for failures after a stream has begun.
     pub fn sse_event(&self) -> String {
         format!("event: error\ndata: {}\n\n", self.body())
+    }
+}
+
+/// HTTP 529, Anthropic's "overloaded".
+pub fn overloaded_status() -> StatusCode {
+    StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+}
+
+/// The Anthropic error type for an HTTP status.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        400 | 422 => "invalid_request_error",
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
+    }
+}
+
+/// The HTTP status Anthropic uses for an error type, for an error that arrived as an
+/// event inside a `200` stream.
+pub fn status_of(kind: &str) -> StatusCode {
+    match kind {
+        "invalid_request_error" => StatusCode::BAD_REQUEST,
+        "authentication_error" => StatusCode::UNAUTHORIZED,
+        "permission_error" => StatusCode::FORBIDDEN,
+        "not_found_error" => StatusCode::NOT_FOUND,
+        "request_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
+        "rate_limit_error" => StatusCode::TOO_MANY_REQUESTS,
+        "overloaded_error" => overloaded_status(),
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`anthropic-version`, `anthropic-beta`, `x-stainless-*`, …); hop-by-hop headers,
 //! and the client's credentials when the target is not theirs, do not.
 
-use axum::http::header::{self, HeaderMap, HeaderName};
+use http::header::{self, HeaderMap, HeaderName};
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones
 /// the HTTP client recomputes.
@@ -22,6 +22,22 @@ const KEEP_ALIVE: &str = "keep-alive";
 
 /// Headers the client sent that carry its credentials.
 pub const CREDENTIAL_HEADERS: [&str; 2] = ["x-api-key", "authorization"];
+
+/// The named headers that are present, as text, in the order of `names`.
+pub fn pick(headers: &HeaderMap, names: &[&str]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let value = headers.get(*name)?.to_str().ok()?;
+            Some(((*name).to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+/// The client's credential headers that are present, as text.
+pub fn credentials_of(headers: &HeaderMap) -> Vec<(String, String)> {
+    pick(headers, &CREDENTIAL_HEADERS)
+}
 
 /// Our own control headers (`x-pai-*`): consumed here, never sent upstream.
 pub fn is_pai_header(name: &HeaderName) -> bool {
@@ -79,7 +95,7 @@ pub fn downstream_response(upstream: &HeaderMap) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::HeaderValue;
+    use http::HeaderValue;
 
     fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();

@@ -1,0 +1,144 @@
+//! The first step of every request: parse the body (bad input is the client's error, in
+//! Anthropic's shape), classify it, and route it — without sending anything. Route
+//! preview stops here.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::HeaderMap;
+
+use crate::classify::{self, Classification, Complexity, RequestFacts};
+use crate::context::Core;
+use crate::queue::Priority;
+use crate::router::{self, Decision, Mode, Needs, Situation};
+use crate::store::RequestRecord;
+use crate::wire::summary::MessagesSummary;
+use crate::wire::ApiError;
+
+/// Who sent the request: it decides its priority and how long it may wait.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Origin {
+    /// A client waiting at the other end of a connection (Claude Code, an SDK).
+    Client,
+    /// An async job, which may wait for the quota up to `max_wait`.
+    Job { max_wait: Duration },
+}
+
+/// A request parsed, classified and routed, owned so that it can outlive the handler
+/// (a held stream, a shared call).
+pub struct Prepared {
+    pub(super) core: Core,
+    pub decision: Decision,
+    /// Kept to route again when a held request is released.
+    pub(super) classification: Classification,
+    pub requested_model: Option<String>,
+    pub(super) body: Bytes,
+    pub(super) json: serde_json::Value,
+    pub(super) headers: HeaderMap,
+    pub(super) path_and_query: String,
+    pub input_tokens: u64,
+    pub(super) needs: Needs,
+    pub stream: bool,
+    pub(super) is_count: bool,
+    pub(super) mode: Mode,
+    pub(super) priority: Priority,
+    pub(super) origin: Origin,
+    pub(super) ticket: u64,
+}
+
+impl Prepared {
+    /// Parses, classifies and routes a Messages (or `count_tokens`) body.
+    pub fn new(
+        core: &Core,
+        body: Bytes,
+        headers: HeaderMap,
+        path_and_query: String,
+        is_count: bool,
+        origin: Origin,
+    ) -> Result<Prepared, ApiError> {
+        let summary = MessagesSummary::parse(&body)?;
+        let facts = RequestFacts::from_summary(&summary, body.len());
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
+        let config = core.config();
+        let mode = core.mode.get();
+        let explicit = headers
+            .get("x-pai-complexity")
+            .and_then(|v| v.to_str().ok());
+        let classification = if mode == Mode::Paused {
+            Classification {
+                complexity: Complexity::Medium,
+                score: 0.0,
+                reason: "paused: not classified".to_owned(),
+            }
+        } else {
+            classify::classify(&facts, explicit, &config.classify)
+        };
+        let needs = Needs {
+            input_tokens: facts.input_tokens,
+            tools: facts.tools > 0,
+            images: facts.has_images,
+        };
+        let quota = core.quota.snapshot();
+        let decision = router::plan(
+            &config,
+            Situation {
+                mode,
+                quota: &quota,
+                health: &core.health,
+                outcomes: &core.outcomes,
+            },
+            &classification,
+            summary.model(),
+            needs,
+        );
+        let priority = match origin {
+            Origin::Job { .. } => Priority::Batch,
+            Origin::Client if decision.complexity == Complexity::Simple => Priority::Background,
+            Origin::Client => Priority::Interactive,
+        };
+        Ok(Prepared {
+            ticket: core.queue.ticket(),
+            core: core.clone(),
+            decision,
+            classification,
+            requested_model: summary.model().map(str::to_owned),
+            stream: summary.is_stream() && !is_count,
+            input_tokens: facts.input_tokens,
+            needs,
+            body,
+            json,
+            headers,
+            path_and_query,
+            is_count,
+            mode,
+            priority,
+            origin,
+        })
+    }
+
+    /// What the request log keeps of the decision.
+    pub fn describe(&self, record: &mut RequestRecord) {
+        record.model = self.requested_model.clone();
+        record.stream = self.stream;
+        record.complexity = Some(self.decision.complexity.name().to_owned());
+        record.quota_state = Some(self.decision.quota_state.name().to_owned());
+        record.route_reason = Some(self.decision.reason.clone());
+    }
+
+    /// Non-streaming Messages requests from clients may share a call.
+    pub(super) fn coalescable(&self) -> bool {
+        self.core.config().queue.coalesce
+            && !self.stream
+            && !self.is_count
+            && self.origin == Origin::Client
+    }
+
+    /// How long a `queue` target may hold this request.
+    pub(super) fn max_wait(&self) -> Duration {
+        match self.origin {
+            Origin::Client => self.core.config().queue.max_wait,
+            Origin::Job { max_wait } => max_wait,
+        }
+    }
+}

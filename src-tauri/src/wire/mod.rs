@@ -1,0 +1,12 @@
+//! The Anthropic Messages API as data: what the proxy reads of a request ([`summary`]),
+//! which headers cross it ([`headers`]), event streams ([`sse`]), usage ([`usage`]) and
+//! errors in Anthropic's shape ([`error`]). Imports nothing else of the crate: every layer
+//! above speaks this.
+
+pub mod error;
+pub mod headers;
+pub mod sse;
+pub mod summary;
+pub mod usage;
+
+pub use error::ApiError;
