@@ -56,13 +56,18 @@ pub struct Daemon {
     server: JoinHandle<std::io::Result<()>>,
 }
 
-/// Each client connection may need a socket upstream too: the cap stays well below the
-/// process's open-file limit (raised to its hard limit at start), so the proxy never
-/// runs out of descriptors and stops accepting.
-fn connection_cap(configured: usize) -> usize {
-    let limit = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
-    let fit = usize::try_from(limit.saturating_sub(128) / 2).unwrap_or(usize::MAX);
-    configured.min(fit.max(16))
+/// Client connections the process can afford: each may need a socket upstream too, and
+/// the database, logs and health checks need some of their own. The open-file limit is
+/// raised to its hard limit first; the cap stays within it, so the proxy answers `503`
+/// beyond the cap instead of running out of descriptors and no longer accepting.
+fn connection_limits(configured: usize) -> proxy::ConnectionLimits {
+    const RESERVED: u64 = 64;
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let budget = usize::try_from(files.saturating_sub(RESERVED)).unwrap_or(usize::MAX);
+    proxy::ConnectionLimits {
+        open: configured.min(budget / 3).max(1),
+        refused_at_once: (budget / 6).clamp(1, 64),
+    }
 }
 
 /// How long in-flight requests may finish after a shutdown begins.
@@ -135,7 +140,7 @@ impl Daemon {
             HEALTH_CHECK_EVERY,
             shutdown.clone(),
         ));
-        let connections = proxy::Connections::new(connection_cap(server_config.max_connections));
+        let connections = proxy::Connections::new(connection_limits(server_config.max_connections));
         let state = ProxyState {
             core: core.clone(),
             config_path,

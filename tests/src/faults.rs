@@ -158,66 +158,58 @@ impl FaultyUpstream {
     }
 }
 
-/// Serves one connection: requests, one after another, until a fault ends it.
+/// Serves one connection: one request and its answer (or fault).
 async fn serve(
     mut socket: TcpStream,
     script: &Script,
     tx: &mpsc::UnboundedSender<RawRequest>,
     all: &std::sync::Mutex<Vec<RawRequest>>,
 ) {
-    loop {
-        let Some(request) = read_request(&mut socket).await else {
-            return;
-        };
-        let fault = script(&request);
-        all.lock().unwrap().push(request.clone());
-        let _ = tx.send(request);
-        match fault {
-            Fault::Answer {
-                status,
-                content_type,
-                body,
-            } => {
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                if socket.write_all(head.as_bytes()).await.is_err()
-                    || socket.write_all(body.as_bytes()).await.is_err()
-                {
-                    return;
-                }
+    let Some(request) = read_request(&mut socket).await else {
+        return;
+    };
+    let fault = script(&request);
+    all.lock().unwrap().push(request.clone());
+    let _ = tx.send(request);
+    match fault {
+        Fault::Answer {
+            status,
+            content_type,
+            body,
+        } => {
+            // One answer per connection: every socket it holds is one it is using.
+            let head = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = socket.write_all(head.as_bytes()).await;
+            let _ = socket.write_all(body.as_bytes()).await;
+            let _ = socket.shutdown().await;
+        }
+        Fault::StallAfterHeaders {
+            content_type,
+            events,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
+            );
+            for event in events {
+                out.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
             }
-            Fault::StallAfterHeaders {
-                content_type,
-                events,
-            } => {
-                let mut out = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ntransfer-encoding: chunked\r\n\r\n"
-                );
-                for event in events {
-                    out.push_str(&format!("{:x}\r\n{event}\r\n", event.len()));
-                }
-                let _ = socket.write_all(out.as_bytes()).await;
-                hold(&mut socket).await;
-                return;
-            }
-            Fault::StallBeforeHeaders => {
-                hold(&mut socket).await;
-                return;
-            }
-            Fault::CloseMidBody {
-                content_type,
-                events,
-            } => {
-                let out = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n{}",
-                    events.concat()
-                );
-                let _ = socket.write_all(out.as_bytes()).await;
-                let _ = socket.shutdown().await;
-                return;
-            }
+            let _ = socket.write_all(out.as_bytes()).await;
+            hold(&mut socket).await;
+        }
+        Fault::StallBeforeHeaders => hold(&mut socket).await,
+        Fault::CloseMidBody {
+            content_type,
+            events,
+        } => {
+            let out = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n{}",
+                events.concat()
+            );
+            let _ = socket.write_all(out.as_bytes()).await;
+            let _ = socket.shutdown().await;
         }
     }
 }

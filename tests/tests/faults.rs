@@ -755,17 +755,35 @@ async fn beyond_the_connection_cap_clients_get_a_503() {
 }
 
 #[tokio::test]
-async fn at_the_open_file_limit_the_proxy_recovers_and_accepts_again() {
+async fn flooded_near_its_open_file_limit_the_proxy_still_answers_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, config(&Setup::default(), dir.path())).unwrap();
-    let running = Running::start_with_file_limit(&path, &dir.path().join("data"), 48);
+    let running = Running::start_with_file_limit(&path, &dir.path().join("data"), 256);
+    // More idle connections than the process has file descriptors.
     let mut flood = Vec::new();
-    for _ in 0..150 {
+    for _ in 0..300 {
         if let Ok(socket) = tokio::net::TcpStream::connect(running.addr).await {
             flood.push(socket);
         }
     }
+    // Meanwhile a client gets a clear answer: 503 in Anthropic's shape, not a hang.
+    eventually("a flooded proxy answers 503", || async {
+        let Ok(Ok(response)) = tokio::time::timeout(
+            Duration::from_secs(3),
+            client().get(running.url("/health")).send(),
+        )
+        .await
+        else {
+            return false;
+        };
+        response.status() == 503
+            && response
+                .json::<Value>()
+                .await
+                .is_ok_and(|body| body["error"]["type"] == "overloaded_error")
+    })
+    .await;
     drop(flood);
     eventually("the proxy answers again", || async {
         client()

@@ -24,7 +24,7 @@ use axum::Router;
 
 pub use body::MAX_BODY_BYTES;
 pub use health::HealthResponse;
-pub use serve::{serve, Connections};
+pub use serve::{serve, ConnectionLimits, Connections};
 
 use crate::config::Config;
 use crate::context::Core;

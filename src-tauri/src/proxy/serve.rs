@@ -22,24 +22,31 @@ use tokio_util::sync::CancellationToken;
 
 use crate::wire::ApiError;
 
-/// How many connections beyond the cap are answered `503` at once; more are dropped.
-const OVERFLOW: usize = 64;
-
 /// How long an over-the-cap connection may take to send the request it gets a 503 for.
-const OVERFLOW_TIME: Duration = Duration::from_secs(5);
+const REFUSAL_TIME: Duration = Duration::from_secs(1);
+
+/// How many client connections may be open, and how many beyond that are answered `503`
+/// at once (more are closed at once).
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub open: usize,
+    pub refused_at_once: usize,
+}
 
 /// The open client connections, counted against the cap.
 #[derive(Clone)]
 pub struct Connections {
     slots: Arc<Semaphore>,
+    refusals: Arc<Semaphore>,
     max: usize,
 }
 
 impl Connections {
-    pub fn new(max: usize) -> Connections {
+    pub fn new(limits: ConnectionLimits) -> Connections {
         Connections {
-            slots: Arc::new(Semaphore::new(max)),
-            max,
+            slots: Arc::new(Semaphore::new(limits.open)),
+            refusals: Arc::new(Semaphore::new(limits.refused_at_once)),
+            max: limits.open,
         }
     }
 
@@ -68,7 +75,6 @@ pub async fn serve(
         .header_read_timeout(idle_timeout)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
-    let overflow = Arc::new(Semaphore::new(OVERFLOW));
     // Every connection's task: dropping this set (the server cut after its grace
     // period) cuts them all.
     let mut tasks = tokio::task::JoinSet::new();
@@ -109,7 +115,7 @@ pub async fn serve(
                 });
             }
             None => {
-                let Ok(slot) = overflow.clone().try_acquire_owned() else {
+                let Ok(slot) = connections.refusals.clone().try_acquire_owned() else {
                     continue;
                 };
                 let mut refuse = builder.clone();
@@ -119,7 +125,7 @@ pub async fn serve(
                 });
                 let connection = refuse.serve_connection(io, service);
                 tasks.spawn(async move {
-                    let _ = tokio::time::timeout(OVERFLOW_TIME, connection).await;
+                    let _ = tokio::time::timeout(REFUSAL_TIME, connection).await;
                     drop(slot);
                 });
             }

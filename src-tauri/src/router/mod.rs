@@ -175,13 +175,16 @@ pub fn plan(
             }
         }
     }
-    // A target that keeps failing for this class goes last, still a last resort.
+    // A target that keeps failing for this class goes last, still a last resort — unless
+    // its breaker is half-open: then it goes first as the probe, or nothing would ever
+    // find out that it recovered.
     let now = chrono::Utc::now();
     let (demoted, mut kept): (Vec<Candidate>, Vec<Candidate>) = chain.into_iter().partition(|c| {
         c.provider.as_deref().is_some_and(|p| {
             outcomes
                 .demoted(classification.complexity, p, now)
                 .is_some()
+                && health.report(p).breaker != Breaker::HalfOpen
         })
     });
     for candidate in &demoted {

@@ -5,6 +5,8 @@
 //! valid Anthropic event sequence however the backend fragments it. [`tokens`] estimates
 //! `count_tokens` for targets that cannot count.
 
+#[cfg(test)]
+mod properties;
 pub mod request;
 pub mod response;
 mod schema;
