@@ -10,12 +10,12 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::context::{Core, Parts};
 use crate::fsutil;
+use crate::pipeline::{Core, Parts};
 use crate::providers::HealthBoard;
 use crate::proxy::{self, ProxyState};
-use crate::queue::jobs::JobStore;
 use crate::quota::QuotaMonitor;
+use crate::store::jobs::JobStore;
 use crate::store::{self, Recorder};
 
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +118,7 @@ impl Daemon {
         for problem in &degraded {
             tracing::error!("{problem}; the proxy serves without it");
         }
-        let http = proxy::http_client()?;
+        let http = crate::net::http_client()?;
         let shutdown = CancellationToken::new();
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
         quota.start(&config.quota, http.clone(), shutdown.clone());

@@ -142,7 +142,7 @@ async fn qualify(
     json: bool,
 ) -> Result<ExitCode, String> {
     use pai_orchestrator::providers::{qualify, HealthBoard};
-    let http = pai_orchestrator::proxy::http_client().map_err(|e| e.to_string())?;
+    let http = pai_orchestrator::net::http_client().map_err(|e| e.to_string())?;
     let report = qualify::qualify_named(&config, name, &http, &HealthBoard::default()).await?;
     let text = serde_json::to_string(&report).map_err(|e| e.to_string())?;
     let conn = pai_orchestrator::store::open(&pai_orchestrator::store::database_path(data_dir))

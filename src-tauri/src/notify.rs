@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Complexity;
 use crate::config::{Config, Target};
-use crate::quota::{QuotaEvent, QuotaState};
+use crate::quota::QuotaEvent;
+use crate::types::{Complexity, QuotaState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -28,32 +28,11 @@ pub struct Notification {
     pub body: String,
 }
 
-/// `[notifications]`: which kinds to show, and the debounce window.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifySettings {
-    pub quota: bool,
-    pub providers: bool,
-    pub queue: bool,
-    pub debounce_secs: u64,
-}
-
-impl Default for NotifySettings {
-    fn default() -> Self {
-        NotifySettings {
-            quota: true,
-            providers: true,
-            queue: true,
-            debounce_secs: 60,
-        }
-    }
-}
-
 /// "Complex work waits; simple and medium work go to lmstudio."
 pub fn routing_summary(config: &Config, state: QuotaState) -> String {
     let level = state.level();
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-    for complexity in Complexity::ALL {
+    for complexity in Complexity::ALL.iter().copied() {
         let first = config.routing.matrix.cell(level, complexity).first();
         let what = match first {
             Some(Target::Queue) => "waits for the quota".to_owned(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::proxy::TestProxy;
-use pai_orchestrator::quota::QuotaState;
+use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 

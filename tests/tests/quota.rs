@@ -10,7 +10,8 @@ use std::time::Duration;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::{config_toml, TestProxy};
-use pai_orchestrator::quota::{QuotaSnapshot, QuotaState, Source, Window};
+use pai_orchestrator::quota::{QuotaSnapshot, Source, Window};
+use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 

@@ -12,8 +12,8 @@ use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::openai::agent_reply;
 use pai_e2e::proxy::{routing_toml, TestProxy};
-use pai_orchestrator::quota::QuotaState;
 use pai_orchestrator::router::Mode;
+use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(10);

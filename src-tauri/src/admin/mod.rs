@@ -22,6 +22,7 @@ use crate::fsutil;
 use crate::proxy::rejection::{Json, Path, Query};
 use crate::proxy::ProxyState;
 use crate::router::Mode;
+use crate::types::{Complexity, QuotaState};
 use crate::wire::ApiError;
 
 pub fn router(state: ProxyState) -> Router<ProxyState> {
@@ -252,7 +253,7 @@ async fn put_mode(
     State(state): State<ProxyState>,
     Json(body): Json<ModeBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let mode = Mode::from_name(&body.mode).ok_or_else(|| {
+    let mode = body.mode.parse::<Mode>().map_err(|_| {
         ApiError::invalid_request(format!(
             "mode: {:?} is not one of auto, claude-only, local-only, paused",
             body.mode
@@ -264,28 +265,7 @@ async fn put_mode(
 
 async fn stats(State(state): State<ProxyState>) -> Result<Json<Value>, ApiError> {
     let by_class = state
-        .read_db(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT complexity, target, COUNT(*),
-                    SUM(CASE WHEN outcome = 'ok' AND status < 400 THEN 1 ELSE 0 END),
-                    AVG(latency_ms), AVG(ttfb_ms), SUM(input_tokens), SUM(output_tokens)
-                 FROM requests WHERE target IS NOT NULL
-                 GROUP BY complexity, target ORDER BY complexity, target",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok(json!({
-                    "complexity": row.get::<_, Option<String>>(0)?,
-                    "target": row.get::<_, Option<String>>(1)?,
-                    "requests": row.get::<_, i64>(2)?,
-                    "successes": row.get::<_, i64>(3)?,
-                    "avg_latency_ms": row.get::<_, Option<f64>>(4)?,
-                    "avg_ttfb_ms": row.get::<_, Option<f64>>(5)?,
-                    "input_tokens": row.get::<_, Option<i64>>(6)?,
-                    "output_tokens": row.get::<_, Option<i64>>(7)?,
-                }))
-            })?;
-            rows.collect::<rusqlite::Result<Vec<Value>>>()
-        })
+        .read_db(crate::store::stats_by_class_and_target)
         .await
         .map_err(ApiError::bad_gateway)?;
     Ok(Json(
@@ -361,15 +341,13 @@ async fn route_replay(
         let complexity = row
             .complexity
             .as_deref()
-            .and_then(crate::classify::Complexity::from_name)
-            .unwrap_or(crate::classify::Complexity::Medium);
-        let quota_state = match row.quota_state.as_deref() {
-            Some("caution") => crate::quota::QuotaState::Caution,
-            Some("warning") => crate::quota::QuotaState::Warning,
-            Some("critical") => crate::quota::QuotaState::Critical,
-            Some("normal") => crate::quota::QuotaState::Normal,
-            _ => crate::quota::QuotaState::Unknown,
-        };
+            .and_then(|c| c.parse::<Complexity>().ok())
+            .unwrap_or(Complexity::Medium);
+        let quota_state = row
+            .quota_state
+            .as_deref()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(QuotaState::Unknown);
         let quota = crate::quota::QuotaSnapshot {
             state: quota_state,
             ..crate::quota::QuotaSnapshot::default()

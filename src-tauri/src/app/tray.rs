@@ -11,8 +11,9 @@ use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
 use crate::proxy::ProxyState;
-use crate::quota::{QuotaSnapshot, QuotaState};
+use crate::quota::QuotaSnapshot;
 use crate::router::Mode;
+use crate::types::QuotaState;
 
 const TRAY: &str = "main";
 
@@ -193,7 +194,10 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
             }
             "quit" => app.exit(0),
             id => {
-                if let Some(mode) = id.strip_prefix("mode:").and_then(Mode::from_name) {
+                if let Some(mode) = id
+                    .strip_prefix("mode:")
+                    .and_then(|name| name.parse::<Mode>().ok())
+                {
                     menu_state.core.mode.set(mode);
                     for (item, (m, _)) in mode_items.iter().zip(labels) {
                         let _ = item.set_checked(m == mode);

@@ -8,129 +8,12 @@
 
 mod facts;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use facts::RequestFacts;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Complexity {
-    Simple = 0,
-    Medium = 1,
-    Complex = 2,
-}
-
-impl Complexity {
-    pub const ALL: [Complexity; 3] = [Complexity::Simple, Complexity::Medium, Complexity::Complex];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Complexity::Simple => "simple",
-            Complexity::Medium => "medium",
-            Complexity::Complex => "complex",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Complexity> {
-        Complexity::ALL.into_iter().find(|c| c.name() == name)
-    }
-}
-
-/// The rules and their weights (`[classify]` in the config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClassifyRules {
-    /// A score at or below this is simple.
-    pub simple_at_most: f64,
-    /// A score at or above this is complex.
-    pub complex_at_least: f64,
-    pub weights: Weights,
-    /// Input above this many tokens counts as large.
-    pub large_input_tokens: u64,
-    /// Input below this many tokens (and no tools) counts as small.
-    pub small_input_tokens: u64,
-    /// A thinking budget at least this large counts as deep thinking.
-    pub deep_thinking_budget: u64,
-    pub complex_keywords: Vec<String>,
-    pub simple_keywords: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Weights {
-    pub haiku_model: f64,
-    pub opus_model: f64,
-    pub thinking: f64,
-    pub deep_thinking: f64,
-    pub large_input: f64,
-    pub small_input: f64,
-    pub many_tools: f64,
-    pub complex_keyword: f64,
-    pub simple_keyword: f64,
-}
-
-impl Default for Weights {
-    fn default() -> Self {
-        Weights {
-            haiku_model: -3.0,
-            opus_model: 2.0,
-            thinking: 1.0,
-            deep_thinking: 1.0,
-            large_input: 1.0,
-            small_input: -1.0,
-            many_tools: 0.5,
-            complex_keyword: 2.0,
-            simple_keyword: -2.0,
-        }
-    }
-}
-
-impl Default for ClassifyRules {
-    fn default() -> Self {
-        let words = |list: &[&str]| list.iter().map(|w| (*w).to_owned()).collect();
-        ClassifyRules {
-            simple_at_most: -1.5,
-            complex_at_least: 2.0,
-            weights: Weights::default(),
-            large_input_tokens: 60_000,
-            small_input_tokens: 2_000,
-            deep_thinking_budget: 16_000,
-            complex_keywords: words(&[
-                "architecture",
-                "architect",
-                "design",
-                "security",
-                "vulnerab",
-                "refactor",
-                "across files",
-                "multi-file",
-                "migrate",
-                "migration",
-                "concurrency",
-                "race condition",
-                "deadlock",
-                "algorithm",
-                "novel",
-                "prove",
-            ]),
-            simple_keywords: words(&[
-                "format",
-                "summarize",
-                "summarise",
-                "summary",
-                "read ",
-                "look up",
-                "lookup",
-                "rename",
-                "typo",
-                "title",
-                "translate",
-                "list ",
-                "what is",
-            ]),
-        }
-    }
-}
+use crate::config::ClassifyRules;
+use crate::types::Complexity;
 
 /// A complexity and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -147,7 +30,7 @@ pub fn classify(
     explicit: Option<&str>,
     rules: &ClassifyRules,
 ) -> Classification {
-    if let Some(complexity) = explicit.and_then(|e| Complexity::from_name(e.trim())) {
+    if let Some(complexity) = explicit.and_then(|e| e.trim().parse::<Complexity>().ok()) {
         return Classification {
             complexity,
             score: 0.0,

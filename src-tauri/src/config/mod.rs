@@ -4,7 +4,9 @@
 //! structs that reject unknown keys, then validation checks every value and produces the
 //! types the rest of the program uses. Every error names the key and the value at fault.
 
+mod classify;
 mod net;
+mod notifications;
 mod raw;
 mod validate;
 
@@ -17,11 +19,12 @@ use std::time::Duration;
 use serde::Serialize;
 use url::Url;
 
-use crate::classify::Complexity;
 use crate::fsutil;
-use crate::quota::QuotaLevel;
+use crate::types::{Complexity, QuotaLevel};
 
+pub use classify::{ClassifyRules, Weights};
 pub use net::is_loopback_host;
+pub use notifications::NotifySettings;
 pub use raw::RawConfig;
 pub use validate::parse_listen;
 
@@ -77,9 +80,47 @@ pub struct Config {
     pub quota: QuotaConfig,
     pub providers: Vec<ProviderConfig>,
     pub routing: RoutingConfig,
-    pub classify: crate::classify::ClassifyRules,
+    pub classify: ClassifyRules,
     pub queue: QueueConfig,
-    pub notifications: crate::notify::NotifySettings,
+    pub notifications: NotifySettings,
+}
+
+/// Retries: exponential backoff with full jitter (see `queue::backoff`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub cap: Duration,
+    /// Attempts in all (1 = no retry).
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(500),
+            cap: Duration::from_secs(30),
+            attempts: 3,
+        }
+    }
+}
+
+/// Circuit breaker: `failures` errors within `window` open it; after `cooldown` one
+/// request may probe.
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    pub failures: usize,
+    pub window: Duration,
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 3,
+            window: Duration::from_secs(60),
+            cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 /// `[queue]`: waiting for quota, retries, shutdown.
@@ -89,7 +130,7 @@ pub struct QueueConfig {
     pub max_wait: Duration,
     /// How often a held stream sends a `ping` event.
     pub ping_every: Duration,
-    pub retry: crate::queue::backoff::Backoff,
+    pub retry: Backoff,
     /// Attempts of an async job before it fails.
     pub job_attempts: u32,
     /// How long in-flight requests may finish on shutdown.
@@ -229,7 +270,7 @@ pub struct RoutingConfig {
     pub fallback: Vec<Target>,
     /// Route as if one state higher when the quota is projected to run out before its reset.
     pub predictive: bool,
-    pub breaker: crate::providers::BreakerConfig,
+    pub breaker: BreakerConfig,
 }
 
 /// The decision matrix: quota level x complexity -> targets tried in order.

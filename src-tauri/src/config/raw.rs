@@ -18,11 +18,11 @@ pub struct RawConfig {
     #[serde(default)]
     pub routing: RawRouting,
     #[serde(default)]
-    pub classify: crate::classify::ClassifyRules,
+    pub classify: super::ClassifyRules,
     #[serde(default)]
     pub queue: RawQueue,
     #[serde(default)]
-    pub notifications: crate::notify::NotifySettings,
+    pub notifications: super::NotifySettings,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -16,9 +16,8 @@ use super::{
     QuotaConfig, RoutingConfig, Secret, ServerConfig, Target, Thresholds, UsageApiConfig,
     DEFAULT_LISTEN, DEFAULT_TOML,
 };
-use crate::classify::Complexity;
 use crate::fsutil::expand_home;
-use crate::quota::QuotaLevel;
+use crate::types::{Complexity, QuotaLevel};
 
 const DEFAULT_TIMEOUT_SECS: u64 = 600;
 const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
@@ -141,7 +140,7 @@ fn queue(
     super::QueueConfig {
         max_wait: Duration::from_secs(max_wait.clamp(1, 599)),
         ping_every: Duration::from_secs(ping.max(1)),
-        retry: crate::queue::backoff::Backoff {
+        retry: super::Backoff {
             base: Duration::from_millis(base.max(1)),
             cap: Duration::from_millis(cap.max(base.max(1))),
             attempts: attempts.max(1),
@@ -158,16 +157,13 @@ fn queue(
     }
 }
 
-fn breaker(
-    raw: &super::raw::RawRouting,
-    problems: &mut Problems,
-) -> crate::providers::BreakerConfig {
-    let defaults = crate::providers::BreakerConfig::default();
+fn breaker(raw: &super::raw::RawRouting, problems: &mut Problems) -> super::BreakerConfig {
+    let defaults = super::BreakerConfig::default();
     let failures = raw.breaker_failures.unwrap_or(defaults.failures);
     if failures == 0 {
         problems.add("routing.breaker_failures", failures, "must be at least 1");
     }
-    crate::providers::BreakerConfig {
+    super::BreakerConfig {
         failures: failures.max(1),
         window: raw
             .breaker_window_secs
@@ -512,7 +508,7 @@ fn matrix(
     problems: &mut Problems,
 ) -> Matrix {
     for state in raw.keys() {
-        if QuotaLevel::from_name(state).is_none() {
+        if state.parse::<QuotaLevel>().is_err() {
             problems.add(
                 format!("routing.matrix.{state}"),
                 state,
@@ -521,13 +517,13 @@ fn matrix(
         }
     }
     let mut cells: [[Vec<Target>; 3]; 4] = Default::default();
-    for level in QuotaLevel::ALL {
+    for level in QuotaLevel::ALL.iter().copied() {
         let Some(row) = raw.get(level.name()) else {
             problems.add(format!("routing.matrix.{}", level.name()), "", "is missing");
             continue;
         };
         for class in row.keys() {
-            if Complexity::from_name(class).is_none() {
+            if class.parse::<Complexity>().is_err() {
                 problems.add(
                     format!("routing.matrix.{}.{class}", level.name()),
                     class,
@@ -535,7 +531,7 @@ fn matrix(
                 );
             }
         }
-        for complexity in Complexity::ALL {
+        for complexity in Complexity::ALL.iter().copied() {
             let key = format!("routing.matrix.{}.{}", level.name(), complexity.name());
             let Some(targets) = row.get(complexity.name()) else {
                 problems.add(key, "", "is missing");

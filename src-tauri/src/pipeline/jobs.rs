@@ -14,10 +14,10 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use super::prepare::{Origin, Prepared};
-use crate::context::Core;
-use crate::queue::backoff::{jitter, retry_after};
-use crate::queue::jobs::{retry_at, Finish, Job, JobStore};
-use crate::quota::QuotaState;
+use crate::pipeline::Core;
+use crate::queue::backoff::{jitter, retry_after, retry_at};
+use crate::store::jobs::{Finish, Job, JobStore};
+use crate::types::QuotaState;
 
 /// How long a job without a deadline may wait for the quota in one run.
 const JOB_QUOTA_WAIT: Duration = Duration::from_secs(3600);

@@ -5,11 +5,14 @@
 //! Identical non-streaming requests share one call ([`coalesce`]); every answer reaches
 //! its client through [`deliver`], which guarantees its end and writes the request log.
 //!
+//! [`Core`] is the shared state every request runs on, built once at start.
+//!
 //! May import everything of the core below it (config, classify, router, queue,
 //! providers, quota, store, wire); nothing of HTTP servers or the app.
 
 mod coalesce;
 mod commit;
+mod core;
 mod deliver;
 pub mod jobs;
 mod prepare;
@@ -20,11 +23,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
+pub use self::core::{Core, Parts};
 pub use coalesce::Coalescer;
 pub use deliver::{Delivered, Pending};
 pub use prepare::{Origin, Prepared};
 
-use crate::context::Core;
 use crate::providers::{AnyProvider, BodyStream, Provider};
 use crate::wire::ApiError;
 

@@ -7,11 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::classify::{self, Classification, Complexity, RequestFacts};
-use crate::context::Core;
+use crate::classify::{self, Classification, RequestFacts};
+use crate::pipeline::Core;
 use crate::queue::Priority;
 use crate::router::{self, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
+use crate::types::Complexity;
 use crate::wire::summary::MessagesSummary;
 use crate::wire::ApiError;
 

@@ -16,8 +16,8 @@ use super::{Answer, AnswerBody};
 use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
 use crate::queue::backoff::{self, jitter};
 use crate::queue::{Permit, Priority, Released};
-use crate::quota::QuotaState;
 use crate::router::{self, Decision, Mode, Situation};
+use crate::types::QuotaState;
 use crate::wire::ApiError;
 
 /// How a walk along the chain ended.

@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+
+use crate::config::BreakerConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,24 +75,6 @@ impl Default for HealthReport {
             checked_at: None,
             qualification: None,
             check_failed: None,
-        }
-    }
-}
-
-/// Breaker settings.
-#[derive(Debug, Clone, Copy)]
-pub struct BreakerConfig {
-    pub failures: usize,
-    pub window: Duration,
-    pub cooldown: Duration,
-}
-
-impl Default for BreakerConfig {
-    fn default() -> Self {
-        BreakerConfig {
-            failures: 3,
-            window: Duration::from_secs(60),
-            cooldown: Duration::from_secs(30),
         }
     }
 }

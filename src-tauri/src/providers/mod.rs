@@ -17,9 +17,10 @@ use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use futures_util::Stream;
 
-pub use health::{Breaker, BreakerConfig, Health, HealthBoard, HealthReport, ModelInfo};
+pub use health::{Admission, Breaker, Health, HealthBoard, HealthReport, ModelInfo};
 
 use crate::config::{ProviderConfig, ProviderKind};
+use crate::net::root_cause;
 use crate::wire::ApiError;
 
 /// A response body in Anthropic's format.
@@ -127,21 +128,6 @@ impl ProviderError {
     /// Whether the provider itself is at fault (counts against its health).
     pub fn is_provider_fault(&self) -> bool {
         !matches!(self, ProviderError::Unfit { .. })
-    }
-}
-
-/// The innermost cause of a transport error, e.g. "Connection refused (os error 111)";
-/// never the URL, which could carry a key.
-pub fn root_cause(error: &reqwest::Error) -> String {
-    let mut source: &dyn std::error::Error = error;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    let text = source.to_string();
-    if text.is_empty() {
-        "connection failed".to_owned()
-    } else {
-        text
     }
 }
 

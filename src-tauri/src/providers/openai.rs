@@ -210,7 +210,10 @@ impl Provider for OpenAiProvider {
 
 /// `GET …/models` (OpenAI and Anthropic shapes both have `data[].id`).
 pub async fn list_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
-    let response = request.send().await.map_err(|e| super::root_cause(&e))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| crate::net::root_cause(&e))?;
     if !response.status().is_success() {
         return Err(format!(
             "GET models answered HTTP {}",
@@ -238,7 +241,10 @@ pub async fn list_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, 
 
 /// LM Studio's `GET /api/v0/models`: `state: "loaded"`, `max_context_length`.
 async fn lmstudio_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
-    let response = request.send().await.map_err(|e| super::root_cause(&e))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| crate::net::root_cause(&e))?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
     }

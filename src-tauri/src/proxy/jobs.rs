@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::body::read_body;
 use super::rejection::{Json, Path, Query};
 use super::ProxyState;
-use crate::queue::jobs::{Job, JobStatus, JobStore};
+use crate::store::jobs::{Job, JobStatus, JobStore};
 use crate::wire::headers::{credentials_of, pick};
 use crate::wire::summary::MessagesSummary;
 use crate::wire::ApiError;

@@ -27,7 +27,7 @@ pub use health::HealthResponse;
 pub use serve::{serve, ConnectionLimits, Connections};
 
 use crate::config::Config;
-use crate::context::Core;
+use crate::pipeline::Core;
 
 /// Everything a request handler needs; cheap to clone (all `Arc`s): the core, and what
 /// HTTP adds to it.
@@ -66,18 +66,6 @@ impl ProxyState {
         .await
         .map_err(|e| e.to_string())?
     }
-}
-
-/// The HTTP client used for every upstream: no overall timeout (streams can run for
-/// minutes; time to headers and silences are bounded per provider), no automatic
-/// decompression (bytes pass through as sent), TCP_NODELAY, idle connections kept.
-pub fn http_client() -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .tcp_nodelay(true)
-        .pool_idle_timeout(std::time::Duration::from_secs(90))
-        .no_proxy()
-        .build()
 }
 
 pub fn router(state: ProxyState) -> Router {

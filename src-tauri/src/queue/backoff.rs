@@ -2,23 +2,9 @@
 
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Backoff {
-    pub base: Duration,
-    pub cap: Duration,
-    /// Attempts in all (1 = no retry).
-    pub attempts: u32,
-}
+use chrono::{DateTime, Utc};
 
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_millis(500),
-            cap: Duration::from_secs(30),
-            attempts: 3,
-        }
-    }
-}
+use crate::config::Backoff;
 
 impl Backoff {
     /// The wait before retry number `retry` (1 = first retry): a random time up to
@@ -47,7 +33,7 @@ pub fn jitter() -> f64 {
 }
 
 /// `retry-after` in seconds (or an HTTP date) from response headers.
-pub fn retry_after(headers: &axum::http::HeaderMap) -> Option<Duration> {
+pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
@@ -58,9 +44,27 @@ pub fn retry_after(headers: &axum::http::HeaderMap) -> Option<Duration> {
         .ok()
 }
 
+/// When to retry a job after its `attempt`-th failure, or `None` when it has had all its
+/// attempts. `now` and `unit` (jitter) are parameters so this is tested without waiting.
+pub fn retry_at(
+    backoff: &Backoff,
+    attempts_allowed: u32,
+    attempt: u32,
+    retry_after: Option<Duration>,
+    now: DateTime<Utc>,
+    unit: f64,
+) -> Option<DateTime<Utc>> {
+    if attempt >= attempts_allowed {
+        return None;
+    }
+    let delay = backoff.delay(attempt, retry_after, unit);
+    Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn exponential_capped_jittered_and_retry_after_wins() {
@@ -97,5 +101,20 @@ mod tests {
         assert_eq!(retry_after(&h), Some(Duration::from_secs(12)));
         h.insert("retry-after", "soon".parse().unwrap());
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[test]
+    fn retries_honour_retry_after_and_stop_after_the_last_attempt() {
+        let now = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
+        let backoff = Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(60),
+            attempts: 3,
+        };
+        let at = retry_at(&backoff, 5, 1, Some(Duration::from_secs(30)), now, 0.1).unwrap();
+        assert_eq!((at - now).num_seconds(), 30, "retry-after is a floor");
+        let at = retry_at(&backoff, 5, 3, None, now, 0.5).unwrap();
+        assert_eq!((at - now).num_milliseconds(), 2000, "half of 1s * 2^2");
+        assert_eq!(retry_at(&backoff, 5, 5, None, now, 0.5), None);
     }
 }

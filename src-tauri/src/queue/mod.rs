@@ -1,9 +1,9 @@
 //! The request queue: waiting for quota instead of failing, per-provider concurrency in
-//! priority order, retries with backoff, and async jobs that survive restarts ([`jobs`]).
+//! priority order, and retries with backoff. Async jobs are kept by the store and run by
+//! the pipeline.
 
 pub mod backoff;
 mod gate;
-pub mod jobs;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,8 @@ use tokio::sync::watch;
 
 pub use gate::{Gate, Permit, Priority};
 
-use crate::quota::{QuotaMonitor, QuotaState};
+use crate::quota::QuotaMonitor;
+use crate::types::QuotaState;
 
 /// How a wait for the quota ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

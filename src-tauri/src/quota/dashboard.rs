@@ -73,14 +73,14 @@ async fn fetch(
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| DashboardError::Unreachable(crate::providers::root_cause(&e)))?;
+        .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
     if !response.status().is_success() {
         return Err(DashboardError::Status(response.status().as_u16()));
     }
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| DashboardError::Unreachable(crate::providers::root_cause(&e)))?;
+        .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
     let json: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| DashboardError::NotJson)?;
     percent_at(&json, pointer).ok_or_else(|| DashboardError::NoNumber(pointer.to_owned()))

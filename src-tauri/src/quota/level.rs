@@ -1,8 +1,8 @@
 //! Percent used -> quota level, with hysteresis so a value wobbling around a threshold
 //! does not flap the state (and the notifications) up and down.
 
-use super::QuotaLevel;
 use crate::config::Thresholds;
+use crate::types::QuotaLevel;
 
 /// The percent at which `level` begins.
 pub fn threshold(thresholds: &Thresholds, level: QuotaLevel) -> f64 {
@@ -17,7 +17,8 @@ pub fn threshold(thresholds: &Thresholds, level: QuotaLevel) -> f64 {
 /// The level `percent` falls in, ignoring history.
 pub fn plain_level(thresholds: &Thresholds, percent: f64) -> QuotaLevel {
     QuotaLevel::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .rev()
         .find(|&level| percent >= threshold(thresholds, level))
         .unwrap_or(QuotaLevel::Normal)
@@ -40,7 +41,8 @@ pub fn next_level(
     // Going down: stay at the highest level up to `previous` whose threshold, less the
     // hysteresis, is still reached.
     QuotaLevel::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .rev()
         .filter(|&level| level <= previous)
         .find(|&level| percent >= threshold(thresholds, level) - thresholds.hysteresis)

@@ -7,8 +7,9 @@ use chrono::{DateTime, Local, Utc};
 
 use super::burn::{self, History};
 use super::level::{next_level, threshold};
-use super::{QuotaLevel, QuotaSnapshot, QuotaState, Reading, Source, Window};
+use super::{QuotaSnapshot, Reading, Source, Window};
 use crate::config::Thresholds;
+use crate::types::{QuotaLevel, QuotaState};
 
 /// How long each kind of reading stays fresh.
 #[derive(Debug, Clone, Copy)]

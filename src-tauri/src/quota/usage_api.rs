@@ -115,9 +115,7 @@ async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Vec<Re
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
-        .map_err(|e| {
-            Problem::Other(format!("unreachable: {}", crate::providers::root_cause(&e)))
-        })?;
+        .map_err(|e| Problem::Other(format!("unreachable: {}", crate::net::root_cause(&e))))?;
     if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
         return Err(Problem::RateLimited);
     }

@@ -15,10 +15,11 @@ pub use fixup::unsigned_thinking_fix;
 pub use mode::{Mode, ModeSwitch};
 pub use outcomes::{Outcome, OutcomeRow, Outcomes};
 
-use crate::classify::{Classification, Complexity};
+use crate::classify::Classification;
 use crate::config::{Config, Credentials, ModelChoice, ProviderConfig, ProviderKind, Target};
 use crate::providers::{Breaker, HealthBoard};
-use crate::quota::{QuotaLevel, QuotaSnapshot, QuotaState};
+use crate::quota::QuotaSnapshot;
+use crate::types::{Complexity, QuotaLevel, QuotaState};
 
 /// One target to try, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -104,7 +105,7 @@ pub fn plan(
                 && quota.exhausts_before_reset
                 && level < QuotaLevel::Critical
             {
-                level = QuotaLevel::ALL[level as usize + 1];
+                level = level.up();
                 notes.push(format!(
                     "quota {} but projected to run out before its reset: routed as {}",
                     quota.state.name(),

@@ -4,9 +4,22 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    EnumString,
+    IntoStaticStr,
+    VariantArray,
+)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum Mode {
     /// The decision matrix.
     Auto,
@@ -19,19 +32,10 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub const ALL: [Mode; 4] = [Mode::Auto, Mode::ClaudeOnly, Mode::LocalOnly, Mode::Paused];
+    pub const ALL: &'static [Mode] = Self::VARIANTS;
 
     pub fn name(self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::ClaudeOnly => "claude-only",
-            Mode::LocalOnly => "local-only",
-            Mode::Paused => "paused",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Mode> {
-        Mode::ALL.into_iter().find(|m| m.name() == name)
+        self.into()
     }
 }
 
@@ -41,14 +45,14 @@ pub struct ModeSwitch(Arc<AtomicU8>);
 
 impl ModeSwitch {
     pub fn get(&self) -> Mode {
-        Mode::ALL
+        Mode::VARIANTS
             .get(usize::from(self.0.load(Ordering::Relaxed)))
             .copied()
             .unwrap_or(Mode::Auto)
     }
 
     pub fn set(&self, mode: Mode) {
-        let index = Mode::ALL.iter().position(|m| *m == mode).unwrap_or(0);
+        let index = Mode::VARIANTS.iter().position(|m| *m == mode).unwrap_or(0);
         self.0.store(index as u8, Ordering::Relaxed);
         tracing::info!(mode = mode.name(), "routing mode changed");
     }

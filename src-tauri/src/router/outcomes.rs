@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use crate::classify::Complexity;
+use crate::types::Complexity;
 
 /// Failures in a row that demote a target for a class.
 const DEMOTE_AFTER: u32 = 3;

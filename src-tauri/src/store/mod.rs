@@ -4,6 +4,7 @@
 //! Hot-path writes (the request log) go through a bounded channel to a writer thread that
 //! owns its own connection, so a slow disk never stalls a proxied request.
 
+pub mod jobs;
 mod migrations;
 mod recorder;
 
@@ -11,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 
-pub use recorder::{quota_history, recent, QuotaRow, Recorder, RequestRecord, QUOTA_HISTORY_DAYS};
+pub use recorder::{
+    quota_history, recent, stats_by_class_and_target, QuotaRow, Recorder, RequestRecord, StatsRow,
+    QUOTA_HISTORY_DAYS,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -67,6 +67,43 @@ impl RequestRecord {
     }
 }
 
+/// Outcomes of the logged requests for one class and target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StatsRow {
+    pub complexity: Option<String>,
+    pub target: Option<String>,
+    pub requests: i64,
+    pub successes: i64,
+    pub avg_latency_ms: Option<f64>,
+    pub avg_ttfb_ms: Option<f64>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+}
+
+/// Requests, successes, latency and tokens per class and target, from the request log.
+pub fn stats_by_class_and_target(conn: &Connection) -> rusqlite::Result<Vec<StatsRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT complexity, target, COUNT(*),
+            SUM(CASE WHEN outcome = 'ok' AND status < 400 THEN 1 ELSE 0 END),
+            AVG(latency_ms), AVG(ttfb_ms), SUM(input_tokens), SUM(output_tokens)
+         FROM requests WHERE target IS NOT NULL
+         GROUP BY complexity, target ORDER BY complexity, target",
+    )?;
+    let rows = stmt.query_map([], |row| {
+        Ok(StatsRow {
+            complexity: row.get(0)?,
+            target: row.get(1)?,
+            requests: row.get(2)?,
+            successes: row.get(3)?,
+            avg_latency_ms: row.get(4)?,
+            avg_ttfb_ms: row.get(5)?,
+            input_tokens: row.get(6)?,
+            output_tokens: row.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
 /// One quota reading for the history (pruned after 30 days).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuotaRow {

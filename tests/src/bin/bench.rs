@@ -259,7 +259,8 @@ fn translate_bench(quick: bool) {
 }
 
 fn classify_bench(quick: bool) {
-    use pai_orchestrator::classify::{classify, ClassifyRules, RequestFacts};
+    use pai_orchestrator::classify::{classify, RequestFacts};
+    use pai_orchestrator::config::ClassifyRules;
     use pai_orchestrator::wire::summary::MessagesSummary;
     let text = claude_code_sized().to_string();
     let rules = ClassifyRules::default();

@@ -9,13 +9,13 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
+use super::Coalescer;
 use crate::config::Config;
-use crate::pipeline::Coalescer;
 use crate::providers::{HealthBoard, Providers};
-use crate::queue::jobs::JobStore;
 use crate::queue::Queue;
 use crate::quota::QuotaMonitor;
 use crate::router::{ModeSwitch, Outcomes};
+use crate::store::jobs::JobStore;
 use crate::store::Recorder;
 
 #[derive(Clone)]

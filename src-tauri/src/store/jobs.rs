@@ -11,7 +11,7 @@
 //! configured for jobs (`[queue] jobs_api_key_env`), when there is one.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ use tokio::sync::Notify;
 
 use sha2::{Digest, Sha256};
 
-use crate::store::StoreError;
+use super::StoreError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -176,7 +176,7 @@ fn salt(conn: &Connection) -> rusqlite::Result<[u8; 32]> {
 impl JobStore {
     /// Opens the job table; jobs left `running` by a process that died are queued again.
     pub fn open(path: &Path) -> Result<JobStore, StoreError> {
-        let conn = crate::store::open(path)?;
+        let conn = super::open(path)?;
         // An accepted job must survive a power cut: every commit reaches the disk.
         conn.pragma_update(None, "synchronous", "FULL")?;
         let requeued = conn.execute(
@@ -511,23 +511,6 @@ pub enum Finish {
     },
 }
 
-/// When to retry a job after its `attempt`-th failure, or `None` when it has had all its
-/// attempts. `now` and `unit` (jitter) are parameters so this is tested without waiting.
-pub fn retry_at(
-    backoff: &super::backoff::Backoff,
-    attempts_allowed: u32,
-    attempt: u32,
-    retry_after: Option<Duration>,
-    now: DateTime<Utc>,
-    unit: f64,
-) -> Option<DateTime<Utc>> {
-    if attempt >= attempts_allowed {
-        return None;
-    }
-    let delay = backoff.delay(attempt, retry_after, unit);
-    Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
-}
-
 fn random_id() -> String {
     let mut bytes = [0u8; 12];
     if getrandom::fill(&mut bytes).is_err() {
@@ -539,31 +522,9 @@ fn random_id() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The database path used for jobs (the shared database).
-pub fn path(data_dir: &Path) -> PathBuf {
-    crate::store::database_path(data_dir)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::backoff::Backoff;
-    use chrono::TimeZone;
-
-    #[test]
-    fn retries_honour_retry_after_and_stop_after_the_last_attempt() {
-        let now = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
-        let backoff = Backoff {
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(60),
-            attempts: 3,
-        };
-        let at = retry_at(&backoff, 5, 1, Some(Duration::from_secs(30)), now, 0.1).unwrap();
-        assert_eq!((at - now).num_seconds(), 30, "retry-after is a floor");
-        let at = retry_at(&backoff, 5, 3, None, now, 0.5).unwrap();
-        assert_eq!((at - now).num_milliseconds(), 2000, "half of 1s * 2^2");
-        assert_eq!(retry_at(&backoff, 5, 5, None, now, 0.5), None);
-    }
 
     #[tokio::test]
     async fn jobs_run_by_priority_and_survive_a_restart() {
