@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::fsutil;
+use pai_core::fsutil;
 
 const KEY: &str = "ANTHROPIC_BASE_URL";
 
@@ -126,6 +126,7 @@ fn write(path: &Path, settings: &Settings) -> Result<(), ConnectError> {
 }
 
 /// Whether Claude Code's settings point at `base_url`.
+#[cfg(any(feature = "gui", test))]
 pub fn is_connected(settings_path: &Path, base_url: &str) -> bool {
     read(settings_path)
         .ok()

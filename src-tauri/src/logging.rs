@@ -12,7 +12,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
-use crate::fsutil;
+use pai_core::fsutil;
 
 /// How many daily log files are kept.
 const KEEP_LOG_FILES: usize = 7;

@@ -4,18 +4,25 @@
     windows_subsystem = "windows"
 )]
 
+#[cfg(feature = "gui")]
+mod app;
+mod cli;
+mod connect;
+mod logging;
+mod service;
+mod status;
+
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use pai_orchestrator::cli::{self, Cli, Command, Paths};
-use pai_orchestrator::config::{self, Config};
-use pai_orchestrator::daemon::{Daemon, DaemonOptions};
-use pai_orchestrator::{logging, status};
+use crate::cli::{Cli, Command, Paths};
+use pai_core::config::{self, Config};
+use pai_server::daemon::{Daemon, DaemonOptions};
 
 fn main() -> ExitCode {
     // Logs, databases and tokens this process writes are the user's alone.
-    pai_orchestrator::fsutil::private_by_default();
+    pai_core::fsutil::private_by_default();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -43,13 +50,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             connect_claude(&config, &paths, settings, false)
         }
         Some(Command::SettingsUrl) => {
-            let token = pai_orchestrator::admin::token::load_or_create(&paths.data_dir)
+            let token = pai_server::admin::token::load_or_create(&paths.data_dir)
                 .map_err(|e| e.to_string())?;
             say(&format!("http://{}/?token={token}", config.server.listen));
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::InstallService) => {
-            let path = pai_orchestrator::service::install(&paths).map_err(|e| e.to_string())?;
+            let path = crate::service::install(&paths).map_err(|e| e.to_string())?;
             say(&format!(
                 "Installed {}.\nStart it now and at every login with:\n  systemctl --user daemon-reload && systemctl --user enable --now pai-orchestrator",
                 path.display()
@@ -86,7 +93,7 @@ fn connect_claude(
     settings: Option<std::path::PathBuf>,
     connect: bool,
 ) -> Result<ExitCode, String> {
-    use pai_orchestrator::connect;
+    use crate::connect;
     let settings = settings
         .or_else(connect::default_settings_path)
         .ok_or("no home directory: pass --settings FILE")?;
@@ -141,13 +148,13 @@ async fn qualify(
     name: &str,
     json: bool,
 ) -> Result<ExitCode, String> {
-    use pai_orchestrator::providers::{qualify, HealthBoard};
-    let http = pai_orchestrator::net::http_client().map_err(|e| e.to_string())?;
+    use pai_core::providers::{qualify, HealthBoard};
+    let http = pai_core::net::http_client().map_err(|e| e.to_string())?;
     let report = qualify::qualify_named(&config, name, &http, &HealthBoard::default()).await?;
     let text = serde_json::to_string(&report).map_err(|e| e.to_string())?;
-    let conn = pai_orchestrator::store::open(&pai_orchestrator::store::database_path(data_dir))
+    let conn = pai_core::store::open(&pai_core::store::database_path(data_dir))
         .map_err(|e| e.to_string())?;
-    pai_orchestrator::store::put_qualification(&conn, name, report.verdict_name(), &text)
+    pai_core::store::put_qualification(&conn, name, report.verdict_name(), &text)
         .map_err(|e| e.to_string())?;
     #[allow(clippy::print_stdout)]
     if json {
@@ -193,7 +200,7 @@ async fn wait_for_signal() {
 
 #[cfg(feature = "gui")]
 fn run_gui(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<ExitCode, String> {
-    pai_orchestrator::app::run(runtime, options)
+    crate::app::run(runtime, options)
 }
 
 #[cfg(not(feature = "gui"))]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::Paths;
-use crate::fsutil;
+use pai_core::fsutil;
 
 /// The unit shipped in the repository, with this binary's path and the user's paths.
 pub const UNIT_TEMPLATE: &str = include_str!("../../scripts/pai-orchestrator.service");

@@ -4,8 +4,8 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::proxy::HealthResponse;
-use crate::quota::tracker::clock;
+use pai_core::quota::tracker::clock;
+use pai_server::HealthResponse;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {

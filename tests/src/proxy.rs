@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use pai_orchestrator::config::Config;
-use pai_orchestrator::daemon::{Daemon, DaemonOptions};
+use pai_core::config::Config;
+use pai_server::daemon::{Daemon, DaemonOptions};
 
 /// A config whose `claude` provider is `upstream` (passing the client's credentials, as
 /// for Anthropic's own API), with polling off and every file in `dir`.
@@ -94,13 +94,11 @@ impl TestProxy {
     }
 
     /// Every request-log row written so far, newest first (waits for pending writes).
-    pub async fn logged(&self) -> Vec<pai_orchestrator::store::RequestRecord> {
+    pub async fn logged(&self) -> Vec<pai_core::store::RequestRecord> {
         self.daemon.state.core.recorder.flush().await;
-        let conn = pai_orchestrator::store::open(&pai_orchestrator::store::database_path(
-            &self.data_dir(),
-        ))
-        .unwrap();
-        pai_orchestrator::store::recent(&conn, 1000).unwrap()
+        let conn =
+            pai_core::store::open(&pai_core::store::database_path(&self.data_dir())).unwrap();
+        pai_core::store::recent(&conn, 1000).unwrap()
     }
 }
 

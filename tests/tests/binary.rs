@@ -64,7 +64,7 @@ async fn first_run_writes_the_default_config_and_serves_health_and_status() {
 fn a_bad_config_is_refused_naming_the_key_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    let good = pai_orchestrator::config::DEFAULT_TOML;
+    let good = pai_core::config::DEFAULT_TOML;
     let bad = good.replace("https://api.x.ai/v1", "htp:/x");
     std::fs::write(&config, &bad).unwrap();
     let output = Command::new(binary_path())

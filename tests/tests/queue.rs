@@ -9,9 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use pai_core::types::QuotaState;
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::proxy::TestProxy;
-use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 

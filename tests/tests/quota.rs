@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use pai_core::quota::{QuotaSnapshot, Source, Window};
+use pai_core::types::QuotaState;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::{config_toml, TestProxy};
-use pai_orchestrator::quota::{QuotaSnapshot, Source, Window};
-use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 
@@ -94,14 +94,10 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
 
     // The history has a row per reading.
     proxy.daemon.state.core.recorder.flush().await;
-    let conn =
-        pai_orchestrator::store::open(&pai_orchestrator::store::database_path(&proxy.data_dir()))
+    let conn = pai_core::store::open(&pai_core::store::database_path(&proxy.data_dir())).unwrap();
+    let history =
+        pai_core::store::quota_history(&conn, chrono::Utc::now() - chrono::Duration::hours(1))
             .unwrap();
-    let history = pai_orchestrator::store::quota_history(
-        &conn,
-        chrono::Utc::now() - chrono::Duration::hours(1),
-    )
-    .unwrap();
     let percents: Vec<f64> = history.iter().map(|r| r.percent).collect();
     for p in [30.0, 60.0, 80.0, 95.0, 86.0] {
         assert!(percents.contains(&p), "{p} missing from {percents:?}");

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use pai_core::router::Mode;
+use pai_core::types::QuotaState;
 use pai_e2e::clients::{run_claude, run_python};
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::openai::agent_reply;
 use pai_e2e::proxy::{routing_toml, TestProxy};
-use pai_orchestrator::router::Mode;
-use pai_orchestrator::types::QuotaState;
 use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(10);

@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use serde_json::Value;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 
-use crate::daemon::{Daemon, DaemonOptions};
-use crate::proxy::ProxyState;
+use pai_server::daemon::{Daemon, DaemonOptions};
+use pai_server::ProxyState;
 
 const SETTINGS: &str = "settings";
 
@@ -26,7 +26,7 @@ async fn admin(
     path: String,
     body: Option<Value>,
 ) -> Result<Value, String> {
-    let (status, body) = crate::admin::dispatch(&state, &method, &path, body).await;
+    let (status, body) = pai_server::admin::dispatch(&state, &method, &path, body).await;
     Ok(serde_json::json!({"status": status, "body": body}))
 }
 

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_notification::NotificationExt;
 
-use crate::notify::{Debouncer, Kind, Notification};
-use crate::providers::Health;
-use crate::proxy::ProxyState;
+use pai_core::notify::{Debouncer, Kind, Notification};
+use pai_core::providers::Health;
+use pai_server::ProxyState;
 
 fn show<R: Runtime>(app: &AppHandle<R>, notification: &Notification) {
     let shown = app
@@ -56,7 +56,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
                     most_waiting = most_waiting.max(now_waiting);
                     if now_waiting == 0 && most_waiting > 0 && settings.queue {
                         let released = std::mem::take(&mut most_waiting);
-                        debouncer.other(crate::notify::released_notification(released), now).into_iter().collect()
+                        debouncer.other(pai_core::notify::released_notification(released), now).into_iter().collect()
                     } else {
                         Vec::new()
                     }

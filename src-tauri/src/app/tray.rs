@@ -10,10 +10,10 @@ use tauri::{AppHandle, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
-use crate::proxy::ProxyState;
-use crate::quota::QuotaSnapshot;
-use crate::router::Mode;
-use crate::types::QuotaState;
+use pai_core::quota::QuotaSnapshot;
+use pai_core::router::Mode;
+use pai_core::types::QuotaState;
+use pai_server::ProxyState;
 
 const TRAY: &str = "main";
 
@@ -40,7 +40,7 @@ pub fn quota_line(snapshot: &QuotaSnapshot) -> String {
     if let Some(reset) = snapshot.rate_limited_until.or(snapshot.resets_at) {
         line.push_str(&format!(
             " · resets {}",
-            crate::quota::tracker::clock(reset)
+            pai_core::quota::tracker::clock(reset)
         ));
     }
     line
@@ -50,7 +50,7 @@ pub fn burn_line(snapshot: &QuotaSnapshot) -> String {
     match (snapshot.burn_rate, snapshot.projected_exhaustion) {
         (Some(rate), Some(when)) => format!(
             "Burning {rate:.1}%/h · out at {}{}",
-            crate::quota::tracker::clock(when),
+            pai_core::quota::tracker::clock(when),
             if snapshot.exhausts_before_reset {
                 " (before reset)"
             } else {
@@ -256,6 +256,6 @@ pub fn first_run_autostart<R: Runtime>(app: &AppHandle<R>, data_dir: &Path) {
     if let Err(error) = app.autolaunch().enable() {
         tracing::warn!(%error, "cannot turn on start at login");
     }
-    let _ = crate::fsutil::write_atomic(&marker, b"1\n");
+    let _ = pai_core::fsutil::write_atomic(&marker, b"1\n");
     crate::app::notifications::first_run(app);
 }

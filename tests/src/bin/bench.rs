@@ -196,9 +196,9 @@ fn per_op(total: Duration, n: usize) -> String {
 }
 
 fn translate_bench(quick: bool) {
-    use pai_orchestrator::translate::request::{to_openai, Limits};
-    use pai_orchestrator::translate::stream::StreamTranslator;
-    use pai_orchestrator::translate::tokens;
+    use pai_core::translate::request::{to_openai, Limits};
+    use pai_core::translate::stream::StreamTranslator;
+    use pai_core::translate::tokens;
     let body = claude_code_sized();
     let text = body.to_string();
     let estimated = tokens::estimate(&body);
@@ -259,9 +259,9 @@ fn translate_bench(quick: bool) {
 }
 
 fn classify_bench(quick: bool) {
-    use pai_orchestrator::classify::{classify, RequestFacts};
-    use pai_orchestrator::config::ClassifyRules;
-    use pai_orchestrator::wire::summary::MessagesSummary;
+    use pai_core::classify::{classify, RequestFacts};
+    use pai_core::config::ClassifyRules;
+    use pai_core::wire::summary::MessagesSummary;
     let text = claude_code_sized().to_string();
     let rules = ClassifyRules::default();
     let n = if quick { 200 } else { 2000 };

@@ -1,0 +1,141 @@
+//! The `anthropic` provider: Anthropic's Messages API, or any server that speaks it
+//! (LM Studio ≥ 0.4.1, Ollama, llama.cpp). Requests and responses pass through untouched;
+//! only the model is rewritten when the route names another one.
+
+use bytes::Bytes;
+use http::{HeaderMap, Method};
+
+use super::{
+    body_stream, own_key, send_with_timeout, MessagesRequest, ModelInfo, Provider, ProviderError,
+    Upstream,
+};
+use crate::config::ProviderConfig;
+use crate::wire::headers;
+
+pub struct AnthropicProvider {
+    config: ProviderConfig,
+}
+
+impl AnthropicProvider {
+    pub fn new(config: ProviderConfig) -> Self {
+        AnthropicProvider { config }
+    }
+
+    /// Sends any request upstream as the client made it (headers filtered, credentials
+    /// only when they are the client's to send here).
+    pub async fn send_raw(
+        &self,
+        http: &reqwest::Client,
+        method: Method,
+        path_and_query: &str,
+        client_headers: &HeaderMap,
+        body: Bytes,
+    ) -> Result<Upstream, ProviderError> {
+        let url = upstream_url(&self.config, path_and_query);
+        let mut headers = headers::upstream_request(client_headers, self.config.is_claude());
+        if let Some(key) = own_key(&self.config)? {
+            headers.insert("x-api-key", key);
+        }
+        self.send(method, url, headers, body, http).await
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        url: String,
+        headers: HeaderMap,
+        body: Bytes,
+        http: &reqwest::Client,
+    ) -> Result<Upstream, ProviderError> {
+        let request = http.request(method, url).headers(headers).body(body);
+        let response = send_with_timeout(&self.config, request).await?;
+        let status = response.status();
+        let headers = headers::downstream_response(response.headers());
+        Ok(Upstream {
+            status,
+            headers,
+            body: body_stream(&self.config, response),
+        })
+    }
+}
+
+impl Provider for AnthropicProvider {
+    fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    async fn messages(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        let body = body_for_model(request);
+        let url = upstream_url(&self.config, request.path_and_query);
+        let mut headers =
+            headers::upstream_request(request.client_headers, self.config.is_claude());
+        // Plain bytes: the proxy follows the answer (its first event, its end).
+        headers.remove(http::header::ACCEPT_ENCODING);
+        if let Some(key) = own_key(&self.config)? {
+            headers.insert("x-api-key", key);
+        }
+        self.send(Method::POST, url, headers, body, http).await
+    }
+
+    async fn count_tokens(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        self.messages(http, request).await
+    }
+
+    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+        if self.config.is_claude() {
+            return None;
+        }
+        let mut request = http
+            .get(upstream_url(&self.config, "/v1/models"))
+            .timeout(std::time::Duration::from_secs(5));
+        match own_key(&self.config) {
+            Ok(Some(key)) => request = request.header("x-api-key", key),
+            Ok(None) => {}
+            Err(error) => return Some(Err(error.to_string())),
+        }
+        Some(super::openai::list_models(request).await)
+    }
+}
+
+/// The client's body, with `model` replaced when the route asks for another model.
+fn body_for_model(request: &MessagesRequest<'_>) -> Bytes {
+    let requested = request.json.get("model").and_then(|m| m.as_str());
+    if requested == Some(request.model) {
+        return request.body.clone();
+    }
+    let mut json = request.json.clone();
+    json["model"] = serde_json::Value::String(request.model.to_owned());
+    Bytes::from(json.to_string())
+}
+
+/// `base_url` + the client's path and query; a base URL with a path prefix keeps it.
+fn upstream_url(provider: &ProviderConfig, path_and_query: &str) -> String {
+    let base = provider.base_url.as_str().trim_end_matches('/');
+    format!("{base}{path_and_query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_keeps_base_path_and_query() {
+        let config = crate::config::Config::from_toml(
+            "[[providers]]\nname='c'\nkind='anthropic'\nbase_url='http://127.0.0.1:9/prefix/'\n[routing]\nfallback=[]\n[routing.matrix]\nnormal={simple=['c'],medium=['c'],complex=['c']}\ncaution={simple=['c'],medium=['c'],complex=['c']}\nwarning={simple=['c'],medium=['c'],complex=['c']}\ncritical={simple=['c'],medium=['c'],complex=['c']}\n",
+        )
+        .unwrap();
+        let provider = config.provider("c").unwrap();
+        assert_eq!(
+            upstream_url(provider, "/v1/messages?beta=true"),
+            "http://127.0.0.1:9/prefix/v1/messages?beta=true"
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! Upstream providers: where a request can go. One trait, one file per kind; the config's
+//! `kind` tag selects the variant of [`AnyProvider`], so config and code have one shape.
+//!
+//! A provider answers with an [`Upstream`]: a response head and a body already in
+//! Anthropic's format (passed through or translated), not yet sent to the client, so the
+//! router can still fail over on its status.
+
+pub mod anthropic;
+mod health;
+pub mod openai;
+pub mod qualify;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use http::{HeaderMap, StatusCode};
+
+pub use health::{Admission, Breaker, Health, HealthBoard, HealthReport, ModelInfo};
+
+use crate::config::{ProviderConfig, ProviderKind};
+use crate::net::root_cause;
+use crate::wire::ApiError;
+
+/// A response body in Anthropic's format.
+pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
+
+/// An answer from a provider, before it is committed to the client.
+pub struct Upstream {
+    pub status: StatusCode,
+    /// Headers for the client (hop-by-hop ones already removed).
+    pub headers: HeaderMap,
+    pub body: BodyStream,
+}
+
+impl Upstream {
+    /// A complete JSON answer.
+    pub fn json(status: StatusCode, value: &serde_json::Value) -> Upstream {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+        let bytes = Bytes::from(value.to_string());
+        Upstream {
+            status,
+            headers,
+            body: Box::pin(futures_util::stream::once(async move { Ok(bytes) })),
+        }
+    }
+
+    /// An Anthropic-shaped error answer, as if the provider had sent it.
+    pub fn error(error: &ApiError) -> Upstream {
+        Self::json(error.status, &error.body())
+    }
+
+    /// Statuses worth trying another target for: rate limits, overload, server errors.
+    pub fn should_fail_over(&self) -> bool {
+        self.status == StatusCode::TOO_MANY_REQUESTS
+            || self.status.as_u16() == 529
+            || self.status.is_server_error()
+    }
+}
+
+/// What the proxy asks of a provider for one Messages (or count_tokens) request.
+pub struct MessagesRequest<'a> {
+    /// The client's body, byte for byte.
+    pub body: &'a Bytes,
+    /// The same body, parsed (translating providers need it).
+    pub json: &'a serde_json::Value,
+    /// The model to ask for (the target's, or the client's).
+    pub model: &'a str,
+    pub stream: bool,
+    /// The path and query the client used, e.g. `/v1/messages?beta=true`.
+    pub path_and_query: &'a str,
+    pub client_headers: &'a HeaderMap,
+    /// Estimated input tokens (for context-window checks and clamping).
+    pub input_tokens: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider {provider} is unreachable: {reason}")]
+    Unreachable { provider: String, reason: String },
+    #[error("provider {provider} sent no response headers within {}s", after.as_secs())]
+    Timeout { provider: String, after: Duration },
+    #[error("provider {provider} went silent for {}s after it began to answer", after.as_secs())]
+    Stalled { provider: String, after: Duration },
+    #[error("provider {provider}: the request failed: {reason}")]
+    Failed { provider: String, reason: String },
+    #[error("provider {provider}: its API key is not a valid header value")]
+    BadKey { provider: String },
+    #[error("provider {provider} has no API key: set {var}")]
+    MissingKey { provider: String, var: String },
+    #[error("provider {provider} cannot take this request: {reason}")]
+    Unfit { provider: String, reason: String },
+}
+
+impl ProviderError {
+    /// Classifies a transport error without its URL, which could carry a key in a query.
+    pub fn from_reqwest(provider: &str, error: &reqwest::Error) -> ProviderError {
+        let provider = provider.to_owned();
+        let reason = root_cause(error);
+        if error.is_connect() {
+            ProviderError::Unreachable { provider, reason }
+        } else if error.is_timeout() {
+            ProviderError::Timeout {
+                provider,
+                after: Duration::ZERO,
+            }
+        } else {
+            ProviderError::Failed { provider, reason }
+        }
+    }
+
+    /// The error as the client sees it.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            ProviderError::Timeout { .. } | ProviderError::Stalled { .. } => {
+                ApiError::timeout(self.to_string())
+            }
+            ProviderError::Unfit { .. } => ApiError::invalid_request(self.to_string()),
+            _ => ApiError::bad_gateway(self.to_string()),
+        }
+    }
+
+    /// Whether the provider itself is at fault (counts against its health).
+    pub fn is_provider_fault(&self) -> bool {
+        !matches!(self, ProviderError::Unfit { .. })
+    }
+}
+
+/// What every provider kind does.
+#[allow(async_fn_in_trait)]
+pub trait Provider {
+    fn config(&self) -> &ProviderConfig;
+
+    /// Sends a Messages request; returns once the response head is known.
+    async fn messages(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError>;
+
+    /// Answers `count_tokens` (by asking, or by a local estimate).
+    async fn count_tokens(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError>;
+
+    /// Asks the provider what it serves; `None` when it has nothing to ask (Anthropic's
+    /// API needs credentials only the client has).
+    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>>;
+}
+
+/// A configured provider of any kind.
+pub enum AnyProvider {
+    Anthropic(anthropic::AnthropicProvider),
+    OpenAi(openai::OpenAiProvider),
+}
+
+impl AnyProvider {
+    pub fn new(config: ProviderConfig, board: HealthBoard) -> AnyProvider {
+        match config.kind {
+            ProviderKind::Anthropic => {
+                AnyProvider::Anthropic(anthropic::AnthropicProvider::new(config))
+            }
+            ProviderKind::OpenAi => AnyProvider::OpenAi(openai::OpenAiProvider::new(config, board)),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config().name
+    }
+}
+
+impl Provider for AnyProvider {
+    fn config(&self) -> &ProviderConfig {
+        match self {
+            AnyProvider::Anthropic(p) => p.config(),
+            AnyProvider::OpenAi(p) => p.config(),
+        }
+    }
+
+    async fn messages(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        match self {
+            AnyProvider::Anthropic(p) => p.messages(http, request).await,
+            AnyProvider::OpenAi(p) => p.messages(http, request).await,
+        }
+    }
+
+    async fn count_tokens(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        match self {
+            AnyProvider::Anthropic(p) => p.count_tokens(http, request).await,
+            AnyProvider::OpenAi(p) => p.count_tokens(http, request).await,
+        }
+    }
+
+    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+        match self {
+            AnyProvider::Anthropic(p) => p.check(http).await,
+            AnyProvider::OpenAi(p) => p.check(http).await,
+        }
+    }
+}
+
+/// A response body as the proxy reads it: errors without URLs, and bounded by the
+/// provider's idle timeout — past it, the stream yields a `TimedOut` error and ends.
+pub(crate) fn body_stream(provider: &ProviderConfig, response: reqwest::Response) -> BodyStream {
+    use tokio_stream::StreamExt as _;
+    let name = provider.name.clone();
+    let idle = provider.idle_timeout;
+    let chunks = response
+        .bytes_stream()
+        .timeout(idle)
+        .map(move |item| match item {
+            Ok(Ok(chunk)) => Ok(chunk),
+            Ok(Err(error)) => Err(std::io::Error::other(root_cause(&error))),
+            Err(_elapsed) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("provider {name} sent nothing for {}s", idle.as_secs()),
+            )),
+        });
+    // The first error ends the stream: nothing after a timeout or a break is trusted.
+    Box::pin(futures_util::stream::unfold(
+        Some(Box::pin(chunks)),
+        |state| async move {
+            let mut chunks = state?;
+            let item = futures_util::StreamExt::next(&mut chunks).await?;
+            let rest = item.is_ok().then_some(chunks);
+            Some((item, rest))
+        },
+    ))
+}
+
+/// Sends with the provider's timeout to the response head.
+pub(crate) async fn send_with_timeout(
+    provider: &ProviderConfig,
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    match tokio::time::timeout(provider.timeout, request.send()).await {
+        Err(_) => Err(ProviderError::Timeout {
+            provider: provider.name.clone(),
+            after: provider.timeout,
+        }),
+        Ok(Err(source)) => Err(ProviderError::from_reqwest(&provider.name, &source)),
+        Ok(Ok(response)) => Ok(response),
+    }
+}
+
+/// The provider's own key as a header value, marked sensitive so it never prints.
+pub(crate) fn own_key(
+    provider: &ProviderConfig,
+) -> Result<Option<http::HeaderValue>, ProviderError> {
+    use crate::config::Credentials;
+    match &provider.credentials {
+        Credentials::Env { key: Some(key), .. } => {
+            let mut value =
+                http::HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadKey {
+                    provider: provider.name.clone(),
+                })?;
+            value.set_sensitive(true);
+            Ok(Some(value))
+        }
+        Credentials::Env { key: None, var } => Err(ProviderError::MissingKey {
+            provider: provider.name.clone(),
+            var: var.clone(),
+        }),
+        _ => Ok(None),
+    }
+}
+
+/// Every configured provider, built from the config (rebuilt when it changes).
+pub struct Providers(Vec<AnyProvider>);
+
+impl Providers {
+    pub fn from_config(config: &crate::config::Config, board: &HealthBoard) -> Providers {
+        board.set_breaker(config.routing.breaker);
+        Providers(
+            config
+                .providers
+                .iter()
+                .map(|p| AnyProvider::new(p.clone(), board.clone()))
+                .collect(),
+        )
+    }
+
+    pub fn get(&self, name: &str) -> Option<&AnyProvider> {
+        self.0.iter().find(|p| p.name() == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &AnyProvider> {
+        self.0.iter()
+    }
+}
+
+/// Checks every provider now and then every `every`: models, loaded model, reachability.
+pub async fn run_health_checks(
+    providers: std::sync::Arc<arc_swap::ArcSwap<Providers>>,
+    board: HealthBoard,
+    http: reqwest::Client,
+    every: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let current = providers.load_full();
+        let checks = current.iter().map(|provider| {
+            let (board, http) = (board.clone(), http.clone());
+            async move {
+                match provider.check(&http).await {
+                    Some(Ok(info)) => {
+                        board.set_info(provider.name(), info);
+                        board.mark_healthy(provider.name());
+                    }
+                    Some(Err(error)) => board.check_failed(provider.name(), error),
+                    None => {}
+                }
+            }
+        });
+        futures_util::future::join_all(checks).await;
+    }
+}

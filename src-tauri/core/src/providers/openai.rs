@@ -1,0 +1,370 @@
+//! The `openai` provider: any OpenAI-compatible Chat Completions API (LM Studio, Ollama,
+//! llama.cpp, xAI, OpenAI). Requests and answers are translated (see [`crate::translate`]);
+//! Claude Code sees an Anthropic response either way.
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{json, Value};
+
+use super::{
+    body_stream, own_key, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo,
+    Provider, ProviderError, Upstream,
+};
+use crate::config::ProviderConfig;
+use crate::translate::request::{to_openai, Limits};
+use crate::translate::response::{error_message, to_anthropic};
+use crate::translate::stream::StreamTranslator;
+use crate::translate::tokens;
+use crate::wire::error::error_type;
+use crate::wire::ApiError;
+
+/// `model = "auto"`: whatever the server has loaded.
+pub const AUTO: &str = "auto";
+
+pub struct OpenAiProvider {
+    config: ProviderConfig,
+    board: HealthBoard,
+}
+
+impl OpenAiProvider {
+    pub fn new(config: ProviderConfig, board: HealthBoard) -> Self {
+        OpenAiProvider { config, board }
+    }
+
+    /// The model to ask for: the route's, else the provider's; `auto` resolved to the
+    /// loaded model the last health check found (checking now if none has yet).
+    pub async fn resolve_model(
+        &self,
+        http: &reqwest::Client,
+        wanted: &str,
+    ) -> Result<String, ProviderError> {
+        if wanted != AUTO {
+            return Ok(wanted.to_owned());
+        }
+        let mut info = self.board.report(&self.config.name).info;
+        let mut problem = None;
+        if info.is_none() {
+            // No health check has answered yet: ask now rather than fail the request.
+            match self.check(http).await {
+                Some(Ok(fresh)) => {
+                    self.board.set_info(&self.config.name, fresh.clone());
+                    info = Some(fresh);
+                }
+                Some(Err(error)) => problem = Some(error),
+                None => {}
+            }
+        }
+        if let Some(reason) = problem {
+            // It did not answer the models check: down, not merely empty.
+            return Err(ProviderError::Unreachable {
+                provider: self.config.name.clone(),
+                reason,
+            });
+        }
+        info.and_then(|i| i.loaded.or_else(|| i.models.into_iter().next()))
+            .ok_or_else(|| ProviderError::Unfit {
+                provider: self.config.name.clone(),
+                reason: "no model is loaded (model = \"auto\"); load one in LM Studio".to_owned(),
+            })
+    }
+
+    /// The context window: the config's, else what the server said of its loaded model.
+    pub fn context_window(&self) -> Option<u32> {
+        self.config.context_window.or_else(|| {
+            self.board
+                .report(&self.config.name)
+                .info
+                .and_then(|i| i.context_window)
+        })
+    }
+
+    fn endpoint(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.config.base_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// The server root (the base URL without its trailing `/v1`).
+    fn root(&self) -> String {
+        let base = self.config.base_url.as_str().trim_end_matches('/');
+        base.strip_suffix("/v1").unwrap_or(base).to_owned()
+    }
+
+    fn authorize(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::RequestBuilder, ProviderError> {
+        Ok(match own_key(&self.config)? {
+            Some(key) => {
+                let mut bearer =
+                    HeaderValue::from_str(&format!("Bearer {}", key.to_str().unwrap_or_default()))
+                        .map_err(|_| ProviderError::BadKey {
+                            provider: self.config.name.clone(),
+                        })?;
+                bearer.set_sensitive(true);
+                request.header(reqwest::header::AUTHORIZATION, bearer)
+            }
+            None => request,
+        })
+    }
+}
+
+impl Provider for OpenAiProvider {
+    fn config(&self) -> &ProviderConfig {
+        &self.config
+    }
+
+    async fn messages(
+        &self,
+        http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        let model = self.resolve_model(http, request.model).await?;
+        let window = self.context_window();
+        if let Some(window) = window {
+            if request.input_tokens >= u64::from(window) {
+                return Err(ProviderError::Unfit {
+                    provider: self.config.name.clone(),
+                    reason: format!(
+                        "the request has ~{} input tokens; {model}'s context window is {window}",
+                        request.input_tokens
+                    ),
+                });
+            }
+        }
+        let body = to_openai(
+            request.json,
+            &model,
+            Limits {
+                context_window: window,
+                input_tokens: u32::try_from(request.input_tokens).unwrap_or(u32::MAX),
+            },
+        )
+        .map_err(|e| ProviderError::Unfit {
+            provider: self.config.name.clone(),
+            reason: e.to_string(),
+        })?;
+        let builder = self.authorize(
+            http.post(self.endpoint("/chat/completions"))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string()),
+        )?;
+        let response = send_with_timeout(&self.config, builder).await?;
+        let status = response.status();
+        let retry_after = response.headers().get("retry-after").cloned();
+        let body = body_stream(&self.config, response);
+        if !status.is_success() {
+            return error_answer(&self.config, status, retry_after, body).await;
+        }
+        if request.stream {
+            return Ok(translated_stream(body, &model, request.input_tokens));
+        }
+        let bytes = read_all(&self.config, body).await?;
+        let translated = serde_json::from_slice::<Value>(&bytes)
+            .map_err(|_| "its answer is not JSON".to_owned())
+            .and_then(|completion| to_anthropic(&completion, &model));
+        match translated {
+            Ok(message) => Ok(Upstream::json(StatusCode::OK, &message)),
+            Err(reason) => Err(ProviderError::Failed {
+                provider: self.config.name.clone(),
+                reason: format!("not a chat completion: {reason}"),
+            }),
+        }
+    }
+
+    async fn count_tokens(
+        &self,
+        _http: &reqwest::Client,
+        request: &MessagesRequest<'_>,
+    ) -> Result<Upstream, ProviderError> {
+        Ok(Upstream::json(
+            StatusCode::OK,
+            &json!({"input_tokens": tokens::estimate(request.json)}),
+        ))
+    }
+
+    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+        let wants_auto = self.config.model.as_deref() == Some(AUTO);
+        if wants_auto {
+            // LM Studio's own API says which model is loaded and its context length.
+            let request = http
+                .get(format!("{}/api/v0/models", self.root()))
+                .timeout(std::time::Duration::from_secs(5));
+            if let Ok(request) = self.authorize(request) {
+                if let Ok(info) = lmstudio_models(request).await {
+                    return Some(Ok(info));
+                }
+            }
+        }
+        let request = http
+            .get(self.endpoint("/models"))
+            .timeout(std::time::Duration::from_secs(5));
+        match self.authorize(request) {
+            Ok(request) => Some(list_models(request).await),
+            Err(error) => Some(Err(error.to_string())),
+        }
+    }
+}
+
+/// `GET …/models` (OpenAI and Anthropic shapes both have `data[].id`).
+pub async fn list_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| crate::net::root_cause(&e))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "GET models answered HTTP {}",
+            response.status().as_u16()
+        ));
+    }
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|_| "GET models answered something that is not JSON".to_owned())?;
+    let models: Vec<String> = body["data"]
+        .as_array()
+        .map(|data| {
+            data.iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ModelInfo {
+        loaded: models.first().cloned(),
+        models,
+        context_window: None,
+    })
+}
+
+/// LM Studio's `GET /api/v0/models`: `state: "loaded"`, `max_context_length`.
+async fn lmstudio_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| crate::net::root_cause(&e))?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status().as_u16()));
+    }
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    let data = body["data"].as_array().ok_or("no data")?;
+    let is_chat = |m: &&Value| !matches!(m["type"].as_str(), Some("embeddings"));
+    let loaded = data
+        .iter()
+        .filter(is_chat)
+        .find(|m| m["state"].as_str() == Some("loaded"));
+    Ok(ModelInfo {
+        models: data
+            .iter()
+            .filter(is_chat)
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect(),
+        loaded: loaded.and_then(|m| m["id"].as_str().map(str::to_owned)),
+        context_window: loaded.and_then(|m| {
+            m["loaded_context_length"]
+                .as_u64()
+                .or_else(|| m["max_context_length"].as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+        }),
+    })
+}
+
+/// Largest completion (or error) body read whole.
+const MAX_BODY: usize = 32 << 20;
+
+/// Reads a whole body under the idle timeout.
+async fn read_all(provider: &ProviderConfig, mut body: BodyStream) -> Result<Bytes, ProviderError> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        match chunk {
+            Ok(chunk) if bytes.len() + chunk.len() <= MAX_BODY => bytes.extend_from_slice(&chunk),
+            Ok(_) => {
+                return Err(ProviderError::Failed {
+                    provider: provider.name.clone(),
+                    reason: format!("its answer is larger than {} MiB", MAX_BODY >> 20),
+                })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::TimedOut => {
+                return Err(ProviderError::Stalled {
+                    provider: provider.name.clone(),
+                    after: provider.idle_timeout,
+                })
+            }
+            Err(error) => {
+                return Err(ProviderError::Failed {
+                    provider: provider.name.clone(),
+                    reason: format!("its answer broke off: {error}"),
+                })
+            }
+        }
+    }
+    Ok(Bytes::from(bytes))
+}
+
+/// An upstream error as Anthropic's error answer (429 -> `rate_limit_error`, …).
+async fn error_answer(
+    provider: &ProviderConfig,
+    status: StatusCode,
+    retry_after: Option<HeaderValue>,
+    body: BodyStream,
+) -> Result<Upstream, ProviderError> {
+    let body = read_all(provider, body).await?;
+    let message = format!(
+        "provider {} answered HTTP {}: {}",
+        provider.name,
+        status.as_u16(),
+        error_message(&body)
+    );
+    let error = ApiError::new(status, error_type(status.as_u16()), message);
+    let mut upstream = Upstream::error(&error);
+    if let Some(retry_after) = retry_after {
+        upstream.headers.insert("retry-after", retry_after);
+    }
+    Ok(upstream)
+}
+
+/// The completion stream translated into Anthropic events as chunks arrive.
+fn translated_stream(body: BodyStream, model: &str, input_tokens: u64) -> Upstream {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream; charset=utf-8"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache"),
+    );
+    let translator = StreamTranslator::new(model, input_tokens);
+    let state = (body, translator, false);
+    let body =
+        futures_util::stream::unfold(state, |(mut inner, mut translator, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                let (out, ended) = match inner.next().await {
+                    Some(Ok(chunk)) => (translator.feed(&chunk), translator.is_done()),
+                    Some(Err(error)) => {
+                        let kind = if error.kind() == std::io::ErrorKind::TimedOut {
+                            "overloaded_error"
+                        } else {
+                            "api_error"
+                        };
+                        let message = format!("the upstream stream broke off: {error}");
+                        (translator.fail(kind, &message), true)
+                    }
+                    None => (translator.finish(), true),
+                };
+                if !out.is_empty() || ended {
+                    return Some((Ok(Bytes::from(out)), (inner, translator, ended)));
+                }
+            }
+        });
+    Upstream {
+        status: StatusCode::OK,
+        headers,
+        body: Box::pin(body),
+    }
+}
