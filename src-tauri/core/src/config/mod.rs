@@ -230,12 +230,12 @@ impl ProviderConfig {
     /// Whether this is Anthropic's own API: the client's credentials go there, and its
     /// answers carry the Claude quota.
     pub fn is_claude(&self) -> bool {
-        self.credentials == Credentials::PassThrough
+        matches!(self.credentials, Credentials::PassThrough)
     }
 }
 
 /// Whose credentials a provider receives.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum Credentials {
     /// The client's own `x-api-key` / `authorization` (Anthropic's API only, by default).
     PassThrough,
@@ -245,25 +245,9 @@ pub enum Credentials {
     None,
 }
 
-/// A secret that never prints.
-#[derive(Clone, PartialEq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Secret(value)
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
+/// A key from the environment: never printed (its `Debug` is redacted), read only where
+/// it is sent, with `expose_secret`.
+pub type Secret = secrecy::SecretString;
 
 #[derive(Debug, Clone)]
 pub struct RoutingConfig {

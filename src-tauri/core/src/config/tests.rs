@@ -1,4 +1,5 @@
 use super::*;
+use secrecy::ExposeSecret;
 
 fn no_env(_: &str) -> Option<String> {
     None
@@ -21,14 +22,12 @@ fn default_file_is_valid_and_matches_the_design() {
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8766");
     assert_eq!(config.providers.len(), 3);
     let claude = config.provider("claude").unwrap();
-    assert_eq!(claude.credentials, Credentials::PassThrough);
+    assert!(matches!(claude.credentials, Credentials::PassThrough));
     let grok = config.provider("grok").unwrap();
-    assert_eq!(
-        grok.credentials,
-        Credentials::Env {
-            var: "XAI_API_KEY".into(),
-            key: None
-        }
+    assert!(
+        matches!(&grok.credentials, Credentials::Env { var, key: None } if var == "XAI_API_KEY"),
+        "{:?}",
+        grok.credentials
     );
     let cell = config
         .routing
@@ -149,7 +148,9 @@ fn secrets_come_from_the_environment_and_never_print() {
     let config = Config::from_toml_with_env(DEFAULT_TOML, &env).unwrap();
     let grok = config.provider("grok").unwrap();
     match &grok.credentials {
-        Credentials::Env { key: Some(key), .. } => assert_eq!(key.expose(), "xai-secret-123"),
+        Credentials::Env { key: Some(key), .. } => {
+            assert_eq!(key.expose_secret(), "xai-secret-123")
+        }
         other => panic!("{other:?}"),
     }
     assert!(!format!("{config:?}").contains("xai-secret-123"));
@@ -164,7 +165,7 @@ fn a_local_anthropic_kind_provider_never_gets_client_credentials() {
     let config = parse(&text).unwrap();
     let lmstudio = config.provider("lmstudio").unwrap();
     assert_eq!(lmstudio.kind, ProviderKind::Anthropic);
-    assert_eq!(lmstudio.credentials, Credentials::None);
+    assert!(matches!(lmstudio.credentials, Credentials::None));
 }
 
 #[test]

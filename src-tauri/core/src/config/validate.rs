@@ -153,7 +153,7 @@ fn queue(
             .as_deref()
             .and_then(env)
             .filter(|key| !key.is_empty())
-            .map(Secret::new),
+            .map(Secret::from),
     }
 }
 
@@ -465,7 +465,7 @@ fn providers(
             (true, None) => Credentials::PassThrough,
             (false, Some(var)) => Credentials::Env {
                 var: var.clone(),
-                key: env(var).filter(|v| !v.is_empty()).map(Secret::new),
+                key: env(var).filter(|v| !v.is_empty()).map(Secret::from),
             },
             (false, None) => Credentials::None,
         };

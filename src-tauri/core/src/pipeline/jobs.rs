@@ -4,6 +4,7 @@
 //! or why it failed, goes back to the store; transient failures are retried with backoff,
 //! a refused credential (401/403) or a request the upstream rejects is not.
 
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -192,7 +193,7 @@ fn headers(core: &Core, store: &JobStore, job: &Job) -> HeaderMap {
         }
         None => {
             if let Some(key) = &core.config().queue.jobs_key {
-                add("x-api-key", key.expose());
+                add("x-api-key", key.expose_secret());
             }
         }
     }

@@ -10,6 +10,7 @@ mod health;
 pub mod openai;
 pub mod qualify;
 
+use secrecy::ExposeSecret;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -265,10 +266,11 @@ pub(crate) fn own_key(
     use crate::config::Credentials;
     match &provider.credentials {
         Credentials::Env { key: Some(key), .. } => {
-            let mut value =
-                http::HeaderValue::from_str(key.expose()).map_err(|_| ProviderError::BadKey {
+            let mut value = http::HeaderValue::from_str(key.expose_secret()).map_err(|_| {
+                ProviderError::BadKey {
                     provider: provider.name.clone(),
-                })?;
+                }
+            })?;
             value.set_sensitive(true);
             Ok(Some(value))
         }

@@ -229,14 +229,14 @@ pub fn claude_provider(config: &Config) -> Option<&ProviderConfig> {
             .filter(|p| p.kind == ProviderKind::Anthropic)
     };
     anthropic()
-        .find(|p| p.credentials == Credentials::PassThrough)
+        .find(|p| p.is_claude())
         .or_else(|| anthropic().next())
 }
 
 /// A model served on this machine (LM Studio, Ollama, llama.cpp): a loopback provider that
 /// is not standing in for Anthropic's API.
 pub fn is_local(provider: &ProviderConfig) -> bool {
-    provider.credentials != Credentials::PassThrough
+    !provider.is_claude()
         && provider
             .base_url
             .host_str()
@@ -253,9 +253,7 @@ fn model_for(provider: &ProviderConfig, choice: &ModelChoice, requested: &str) -
                 .model
                 .clone()
                 .unwrap_or_else(|| requested.to_owned()),
-            ProviderKind::Anthropic if provider.credentials == Credentials::PassThrough => {
-                requested.to_owned()
-            }
+            ProviderKind::Anthropic if provider.is_claude() => requested.to_owned(),
             ProviderKind::Anthropic => provider
                 .model
                 .clone()

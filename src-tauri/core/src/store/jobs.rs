@@ -25,8 +25,19 @@ use sha2::{Digest, Sha256};
 
 use super::StoreError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::EnumString,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum JobStatus {
     Queued,
     Running,
@@ -37,23 +48,19 @@ pub enum JobStatus {
 
 impl JobStatus {
     pub fn name(self) -> &'static str {
-        match self {
-            JobStatus::Queued => "queued",
-            JobStatus::Running => "running",
-            JobStatus::Done => "done",
-            JobStatus::Failed => "failed",
-            JobStatus::Cancelled => "cancelled",
-        }
+        self.into()
     }
 
-    fn parse(text: &str) -> JobStatus {
-        match text {
-            "running" => JobStatus::Running,
-            "done" => JobStatus::Done,
-            "failed" => JobStatus::Failed,
-            "cancelled" => JobStatus::Cancelled,
-            _ => JobStatus::Queued,
-        }
+    /// A status read from the database; one this version does not know is an error, not
+    /// a guess (a guess of `queued` would run a finished job again).
+    fn parse(text: &str) -> rusqlite::Result<JobStatus> {
+        text.parse().map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown job status {text:?}").into(),
+            )
+        })
     }
 }
 
@@ -127,7 +134,7 @@ fn row_to_job(row: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
     let headers: String = row.get(11)?;
     Ok(Job {
         id: row.get(0)?,
-        status: JobStatus::parse(&row.get::<_, String>(1)?),
+        status: JobStatus::parse(&row.get::<_, String>(1)?)?,
         priority: row.get(2)?,
         attempts: row.get(3)?,
         created_at: parse_ts(row.get(4)?).unwrap_or_default(),
@@ -357,14 +364,12 @@ impl JobStore {
                 conn.query_row(
                     "SELECT status, credential FROM jobs WHERE id = ?1",
                     [row_id],
-                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)),
+                    |r| {
+                        let status = JobStatus::parse(&r.get::<_, String>(0)?)?;
+                        Ok(((status, changed > 0), r.get::<_, Option<String>>(1)?))
+                    },
                 )
                 .optional()
-                .map(|row| {
-                    row.map(|(status, credential)| {
-                        ((JobStatus::parse(&status), changed > 0), credential)
-                    })
-                })
             })
             .await?;
         self.finished.send_modify(|n| *n += 1);

@@ -45,12 +45,8 @@ pub fn generate() -> std::io::Result<String> {
 
 /// Compares without leaking, through timing, how much of a guess was right.
 pub fn matches(expected: &str, given: &str) -> bool {
-    expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    use subtle::ConstantTimeEq;
+    expected.as_bytes().ct_eq(given.as_bytes()).into()
 }
 
 #[cfg(test)]
