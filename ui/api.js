@@ -1,7 +1,9 @@
 // The one place that knows how the page reaches the backend: Tauri commands inside the
-// app, the admin HTTP API (with its token) in a browser. Everything else calls `api`.
+// app, the admin HTTP API (with its token) in a browser. Everything else calls `api`,
+// and hears what changes through `follow`.
 
 const tauri = window.__TAURI__?.core;
+const tauriEvents = window.__TAURI__?.event;
 
 function token() {
   const fromUrl = new URLSearchParams(location.search).get("token");
@@ -39,4 +41,43 @@ export async function api(method, path, body) {
 export async function autostart(enable) {
   if (!tauri) return null;
   return tauri.invoke("autostart", { enable: enable === undefined ? null : enable });
+}
+
+/**
+ * Calls `onEvent` with each of the core's events as it happens (quota, provider health,
+ * routes, waiting requests, mode, config): pushed by the app, or read from
+ * `GET /api/events` (server-sent events) in a browser, reconnecting when it drops.
+ */
+export function follow(onEvent) {
+  if (tauriEvents) {
+    tauriEvents.listen("core-event", (e) => onEvent(e.payload));
+    return;
+  }
+  let delay = 1000;
+  const connect = async () => {
+    try {
+      const response = await fetch("/api/events", { headers: { Authorization: `Bearer ${adminToken}` } });
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      delay = 1000;
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let pending = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        pending += value;
+        let end;
+        while ((end = pending.indexOf("\n\n")) >= 0) {
+          const block = pending.slice(0, end);
+          pending = pending.slice(end + 2);
+          const data = block.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5).trimStart()).join("\n");
+          if (data) onEvent(JSON.parse(data));
+        }
+      }
+    } catch {
+      // The proxy restarted or the network blinked: try again, a little later each time.
+    }
+    setTimeout(connect, delay);
+    delay = Math.min(delay * 2, 10000);
+  };
+  connect();
 }

@@ -1,5 +1,5 @@
 // The settings window: overview, routing (matrix, thresholds, preview), providers, queue.
-import { api, autostart, hasAccess } from "./api.js";
+import { api, autostart, follow, hasAccess } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 const STATES = ["normal", "caution", "warning", "critical"];
@@ -57,12 +57,8 @@ async function loadOverview() {
 
 async function loadToggles() {
   const answer = await api("GET", "/api/config");
-  const text = answer.body?.text || "";
-  const section = text.split(/^\[notifications\]/m)[1]?.split(/^\[/m)[0] || "";
-  for (const kind of ["quota", "providers", "queue"]) {
-    const off = new RegExp(`^\\s*${kind}\\s*=\\s*false`, "m").test(section);
-    $(`n-${kind}`).checked = !off;
-  }
+  const notifications = answer.body?.config?.notifications || {};
+  for (const kind of ["quota", "providers", "queue"]) $(`n-${kind}`).checked = notifications[kind] !== false;
   const enabled = await autostart();
   $("autostart-row").hidden = enabled === null;
   if (enabled !== null) $("autostart").checked = enabled;
@@ -79,6 +75,12 @@ $("autostart").addEventListener("change", async (e) => {
 });
 
 function renderModes(current) {
+  // Built once; later only the choice changes (a control must not be replaced under a click).
+  const existing = $("modes").querySelectorAll("input");
+  if (existing.length > 0) {
+    for (const input of existing) input.checked = input.value === current;
+    return;
+  }
   const labels = { auto: "Automatic", "claude-only": "Claude only", "local-only": "Local only", paused: "Paused" };
   $("modes").replaceChildren(...Object.entries(labels).map(([mode, label]) => {
     const input = el("input", { type: "radio", name: "mode", value: mode, checked: mode === current });
@@ -106,38 +108,18 @@ function renderChart(readings) {
 }
 
 // ---------- routing ----------
-let configText = "";
 let edit = { set: {} };
 let matrix = {};
 let fallback = [];
 let targets = [];
 
-function parseToml(text) {
-  // Only what the grid needs; the backend validates everything.
-  const cell = (state, cls) => {
-    const line = text.split("\n").find((l) => l.trim().startsWith(`${state} `) || l.trim().startsWith(`${state}=`));
-    const m = line && line.match(new RegExp(`${cls}\\s*=\\s*\\[([^\\]]*)\\]`));
-    return m ? [...m[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : [];
-  };
-  const result = {};
-  for (const s of STATES) result[s] = Object.fromEntries(CLASSES.map((c) => [c, cell(s, c)]));
-  const fb = text.match(/^fallback\s*=\s*\[([^\]]*)\]/m);
-  const threshold = (k, d) => Number((text.match(new RegExp(`${k}\\s*=\\s*([0-9.]+)`)) || [])[1] ?? d);
-  return {
-    matrix: result,
-    fallback: fb ? [...fb[1].matchAll(/"([^"]*)"/g)].map((x) => x[1]) : [],
-    thresholds: { caution: threshold("caution", 50), warning: threshold("warning", 75), critical: threshold("critical", 90), hysteresis: threshold("hysteresis", 3) },
-  };
-}
-
 async function loadRouting() {
   const answer = await api("GET", "/api/config");
   if (answer.status !== 200) return banner(answer.body?.error?.message || "cannot read the config");
-  configText = answer.body.text;
-  const parsed = parseToml(configText);
-  matrix = parsed.matrix;
-  fallback = parsed.fallback;
-  for (const k of ["caution", "warning", "critical", "hysteresis"]) $(`t-${k}`).value = parsed.thresholds[k];
+  const config = answer.body.config;
+  matrix = Object.fromEntries(STATES.map((s) => [s, Object.fromEntries(CLASSES.map((c) => [c, [...config.routing.matrix[s][c]]]))]));
+  fallback = [...config.routing.fallback];
+  for (const k of ["caution", "warning", "critical", "hysteresis"]) $(`t-${k}`).value = config.quota.thresholds[k];
   const health = (await api("GET", "/health")).body;
   targets = ["queue"];
   for (const p of health.providers) targets.push(p.name);
@@ -253,9 +235,9 @@ $("preview").addEventListener("click", async () => {
 async function loadProviders() {
   const health = (await api("GET", "/health")).body;
   const answer = await api("GET", "/api/config");
-  const text = answer.body?.text || "";
+  const configured = answer.body?.config?.providers || [];
   $("providers").replaceChildren(...health.providers.map((p) => {
-    const keyEnv = (text.split("[[providers]]").find((block) => block.includes(`name = "${p.name}"`)) || "").match(/api_key_env\s*=\s*"([^"]+)"/);
+    const credentials = configured.find((c) => c.name === p.name)?.credentials;
     const test = el("button", { textContent: "Test" });
     test.addEventListener("click", async () => {
       test.disabled = true; test.textContent = "Testing…";
@@ -273,7 +255,7 @@ async function loadProviders() {
     });
     const q = p.qualification;
     return el("tr", {},
-      el("td", {}, el("strong", { textContent: p.name }), keyEnv ? el("div", { className: "muted", textContent: `key set via ${keyEnv[1]}` }) : ""),
+      el("td", {}, el("strong", { textContent: p.name }), credentials?.env ? el("div", { className: "muted", textContent: credentials.set ? `key set via ${credentials.env}` : `no key: set ${credentials.env}` }) : ""),
       el("td", { textContent: p.kind }),
       el("td", { textContent: p.base_url, className: "mono" }),
       el("td", { className: `health-${p.health}`, textContent: p.health + (p.breaker !== "closed" ? ` (breaker ${p.breaker})` : ""), title: p.last_error || "" }),
@@ -322,5 +304,19 @@ async function refresh() {
   }
 }
 
+// What changed is pushed (no polling): the page on show reads what it shows again when
+// an event concerns it — at most every 300 ms, however many a burst of requests brings.
+const concerns = {
+  overview: ["quota", "route", "mode", "provider", "waiting", "config"],
+  routing: ["config"],
+  providers: ["provider", "config"],
+  queue: ["waiting", "jobs"],
+};
+let soon = null;
+follow((event) => {
+  const page = tabs.find((t) => !$(`page-${t}`).hidden);
+  if (!concerns[page]?.includes(event.type) || soon) return;
+  soon = setTimeout(() => { soon = null; refresh(); }, 300);
+});
+
 show(tabs.includes(location.hash.slice(1)) ? location.hash.slice(1) : "overview");
-setInterval(() => { if (!$("page-overview").hidden || !$("page-queue").hidden) refresh(); }, 3000);

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -52,8 +54,70 @@ pub struct DaemonOptions {
 pub struct Daemon {
     pub local_addr: SocketAddr,
     pub state: ProxyState,
+    /// The HTTP router, built once: the server serves it, the app window calls it.
+    router: Router,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
+}
+
+/// The app window's one door to the running server: the same router and admin API the
+/// settings page uses over HTTP, called in-process.
+#[derive(Clone)]
+pub struct Door {
+    router: Router,
+    state: ProxyState,
+}
+
+impl Door {
+    /// Calls the admin API (or `/v1/queue`, `/health`) as the page would over HTTP.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        use tower::ServiceExt;
+        let allowed =
+            path.starts_with("/api/") || path.starts_with("/v1/queue") || path == "/health";
+        let method = http::Method::from_bytes(method.as_bytes()).ok();
+        let (true, Some(method)) = (allowed, method) else {
+            return refused(&format!("{path} is not an admin path"));
+        };
+        let request = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, self.state.listen.to_string())
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.state.admin_token),
+            )
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(
+                body.map(|b| b.to_string()).unwrap_or_default(),
+            ));
+        let Ok(request) = request else {
+            return refused("the request cannot be built");
+        };
+        let response = match self.router.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        };
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
+            .await
+            .unwrap_or_default();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// The core, for what the window follows (its events).
+    pub fn core(&self) -> &pai_core::Core {
+        &self.state.core
+    }
+}
+
+fn refused(message: &str) -> (u16, Value) {
+    (
+        400,
+        pai_core::wire::ApiError::invalid_request(message).body(),
+    )
 }
 
 /// Client connections the process can afford: each may need a socket upstream too, and
@@ -156,9 +220,10 @@ impl Daemon {
             JOB_WORKERS,
             shutdown.clone(),
         ));
+        let router = crate::router(state.clone());
         let server = tokio::spawn(crate::serve(
             listener,
-            crate::router(state.clone()),
+            router.clone(),
             connections,
             server_config.idle_timeout,
             shutdown.clone(),
@@ -167,9 +232,18 @@ impl Daemon {
         Ok(Daemon {
             local_addr,
             state,
+            router,
             shutdown,
             server,
         })
+    }
+
+    /// The app window's way in.
+    pub fn door(&self) -> Door {
+        Door {
+            router: self.router.clone(),
+            state: self.state.clone(),
+        }
     }
 
     /// Stops accepting connections; in-flight requests finish.

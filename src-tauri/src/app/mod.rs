@@ -2,8 +2,9 @@
 //!
 //! The core runs on the tokio runtime created in `main`; Tauri shares it. The shell only
 //! wires: the tray ([`tray`]), the settings window (the `ui/` page, talking to the core
-//! through one command that dispatches into the admin router), notifications decided by
-//! the core ([`notifications`]), autostart and single instance.
+//! through one command that calls the server's router, built once, and hearing the
+//! core's events as they happen — no polling), notifications decided by the core
+//! ([`notifications`]), autostart and single instance.
 
 mod notifications;
 mod tray;
@@ -13,21 +14,32 @@ use std::process::ExitCode;
 use serde_json::Value;
 use tauri::{AppHandle, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder};
 
-use pai_server::daemon::{Daemon, DaemonOptions};
-use pai_server::ProxyState;
+use pai_server::daemon::{Daemon, DaemonOptions, Door};
 
 const SETTINGS: &str = "settings";
 
 /// The settings window's one door to the core: the same admin API the browser uses.
 #[tauri::command]
 async fn admin(
-    state: tauri::State<'_, ProxyState>,
+    door: tauri::State<'_, Door>,
     method: String,
     path: String,
     body: Option<Value>,
 ) -> Result<Value, String> {
-    let (status, body) = pai_server::admin::dispatch(&state, &method, &path, body).await;
+    let (status, body) = door.call(&method, &path, body).await;
     Ok(serde_json::json!({"status": status, "body": body}))
+}
+
+/// The core's events, pushed to the window as they happen (`core-event`).
+fn forward_events<R: Runtime>(app: AppHandle<R>, door: &Door) {
+    use futures_util::StreamExt;
+    use tauri::Emitter;
+    let mut events = Box::pin(door.core().events());
+    tauri::async_runtime::spawn(async move {
+        while let Some(event) = events.next().await {
+            let _ = app.emit_to(SETTINGS, "core-event", &event);
+        }
+    });
 }
 
 /// Start at login: read it, or set it when `enable` is given; answers the state after.
@@ -69,6 +81,7 @@ pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<E
     tauri::async_runtime::set(runtime.handle().clone());
     let shutdown = daemon.shutdown_token();
     let state = daemon.state.clone();
+    let door = daemon.door();
     let app = tauri::Builder::default()
         // First, so a second launch only brings this one's window forward.
         .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
@@ -80,9 +93,10 @@ pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<E
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec!["--minimized"]),
         ))
-        .manage(state.clone())
+        .manage(door.clone())
         .invoke_handler(tauri::generate_handler![admin, autostart])
         .setup(move |app| {
+            forward_events(app.handle().clone(), &door);
             tray::create(app.handle(), &state)?;
             notifications::start(app.handle().clone(), state.clone());
             tray::first_run_autostart(app.handle(), &data_dir);

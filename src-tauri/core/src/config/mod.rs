@@ -10,6 +10,7 @@ mod net;
 mod notifications;
 mod raw;
 mod validate;
+mod view;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -75,7 +76,7 @@ fn join_problems(problems: &[Problem]) -> String {
         .join("; ")
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Config {
     pub server: ServerConfig,
     pub quota: QuotaConfig,
@@ -87,9 +88,11 @@ pub struct Config {
 }
 
 /// Retries: exponential backoff with full jitter (see `queue::backoff`).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Backoff {
+    #[serde(serialize_with = "view::secs")]
     pub base: Duration,
+    #[serde(serialize_with = "view::secs")]
     pub cap: Duration,
     /// Attempts in all (1 = no retry).
     pub attempts: u32,
@@ -107,10 +110,12 @@ impl Default for Backoff {
 
 /// Circuit breaker: `failures` errors within `window` open it; after `cooldown` one
 /// request may probe.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize)]
 pub struct BreakerConfig {
     pub failures: usize,
+    #[serde(serialize_with = "view::secs")]
     pub window: Duration,
+    #[serde(serialize_with = "view::secs")]
     pub cooldown: Duration,
 }
 
@@ -125,54 +130,64 @@ impl Default for BreakerConfig {
 }
 
 /// `[queue]`: waiting for quota, retries, shutdown.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct QueueConfig {
     /// Longest an interactive request waits for the quota (below Claude Code's 600 s).
+    #[serde(serialize_with = "view::secs")]
     pub max_wait: Duration,
     /// How often a held stream sends a `ping` event.
+    #[serde(serialize_with = "view::secs")]
     pub ping_every: Duration,
     pub retry: Backoff,
     /// Attempts of an async job before it fails.
     pub job_attempts: u32,
     /// How long in-flight requests may finish on shutdown.
+    #[serde(serialize_with = "view::secs")]
     pub grace: Duration,
     pub coalesce: bool,
     /// An Anthropic key for async jobs whose client's key is not in memory.
+    #[serde(serialize_with = "view::is_set")]
     pub jobs_key: Option<Secret>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Client connections open at once; beyond, a `503`.
     pub max_connections: usize,
     /// How long a client connection may wait for (or read) a request's headers.
+    #[serde(serialize_with = "view::secs")]
     pub idle_timeout: Duration,
     /// Browser origins allowed to call the proxy (exact match, e.g. `http://localhost:3000`).
     pub allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct QuotaConfig {
     /// Dashboard to poll; `None` when polling is turned off.
     pub poll_url: Option<Url>,
+    #[serde(serialize_with = "view::secs")]
     pub poll_interval: Duration,
     pub usage_pointer: String,
     pub state_file: PathBuf,
     pub thresholds: Thresholds,
+    #[serde(serialize_with = "view::secs")]
     pub dashboard_timeout: Duration,
     /// How long a dashboard reading stays fresh (default: 3 poll intervals).
+    #[serde(serialize_with = "view::secs")]
     pub dashboard_ttl: Duration,
     /// How long a rate-limit header reading stays fresh.
+    #[serde(serialize_with = "view::secs")]
     pub header_ttl: Duration,
     /// Anthropic's OAuth usage endpoint, when opted in.
     pub usage_api: Option<UsageApiConfig>,
 }
 
 /// The opt-in poll of `GET /api/oauth/usage` with Claude Code's stored token.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct UsageApiConfig {
     pub url: Url,
+    #[serde(serialize_with = "view::secs")]
     pub interval: Duration,
     /// Claude Code's `.credentials.json`; read each time (the token refreshes), never copied.
     pub credentials_file: PathBuf,
@@ -204,7 +219,7 @@ impl fmt::Display for ProviderKind {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ProviderConfig {
     pub name: String,
     pub kind: ProviderKind,
@@ -216,9 +231,11 @@ pub struct ProviderConfig {
     /// Tier aliases (`haiku`, `sonnet`, `opus`, …) to model ids.
     pub tiers: BTreeMap<String, String>,
     /// Time allowed until the response headers arrive.
+    #[serde(serialize_with = "view::secs")]
     pub timeout: Duration,
     /// The longest silence allowed once an answer has begun: between the headers and the
     /// body, and between chunks of a stream.
+    #[serde(serialize_with = "view::secs")]
     pub idle_timeout: Duration,
     /// Requests in flight at once (`None`: unlimited).
     pub max_concurrent: Option<usize>,
@@ -249,7 +266,7 @@ pub enum Credentials {
 /// it is sent, with `expose_secret`.
 pub type Secret = secrecy::SecretString;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RoutingConfig {
     pub matrix: Matrix,
     pub fallback: Vec<Target>,

@@ -7,14 +7,17 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use futures_util::{Stream, StreamExt};
+use serde::Serialize;
 use tokio::sync::watch;
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use super::Coalescer;
 use crate::config::Config;
-use crate::providers::{HealthBoard, Providers};
+use crate::providers::{Health, HealthBoard, Providers};
 use crate::queue::Queue;
-use crate::quota::QuotaMonitor;
-use crate::router::{ModeSwitch, Outcomes};
+use crate::quota::{QuotaMonitor, QuotaSnapshot};
+use crate::router::{Mode, ModeSwitch, Outcomes};
 use crate::store::jobs::JobStore;
 use crate::store::Recorder;
 
@@ -34,6 +37,39 @@ pub struct Core {
     pub quota: QuotaMonitor,
     /// The target that answered the latest request (the tray shows it).
     pub last_route: Arc<watch::Sender<Option<String>>>,
+    /// Counts config changes applied, so whoever shows the config knows to read it again.
+    applied: Arc<watch::Sender<u64>>,
+}
+
+/// What changed in the core, for whoever shows it (the tray, the settings page): the core
+/// says what happened; how to show it is theirs.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum CoreEvent {
+    /// The quota snapshot changed (its state, a window, a reset).
+    Quota {
+        snapshot: Box<QuotaSnapshot>,
+    },
+    /// A provider went down or came back.
+    Provider {
+        name: String,
+        health: Health,
+    },
+    /// A request was answered by `route`, e.g. `lmstudio (simple)`.
+    Route {
+        route: String,
+    },
+    /// Interactive requests waiting for the quota now.
+    Waiting {
+        count: usize,
+    },
+    Mode {
+        mode: Mode,
+    },
+    /// An async job was queued, started, finished or cancelled.
+    Jobs,
+    /// A new config is in force.
+    Config,
 }
 
 /// What the core is built from.
@@ -70,7 +106,44 @@ impl Core {
             jobs,
             quota,
             last_route: Arc::new(watch::channel(None).0),
+            applied: Arc::new(watch::channel(0).0),
         }
+    }
+
+    /// Every change from now on, as it happens: a stream per subscriber, merged from the
+    /// core's own channels (nothing runs while nobody listens).
+    pub fn events(&self) -> impl Stream<Item = CoreEvent> + Send + 'static {
+        let quota =
+            WatchStream::from_changes(self.quota.subscribe()).map(|snapshot| CoreEvent::Quota {
+                snapshot: Box::new(snapshot),
+            });
+        let providers = BroadcastStream::new(self.health.events())
+            .filter_map(|event| async move { event.ok() })
+            .map(|(name, health)| CoreEvent::Provider { name, health });
+        let routes = WatchStream::from_changes(self.last_route.subscribe())
+            .filter_map(|route| async move { route })
+            .map(|route| CoreEvent::Route { route });
+        let waiting = WatchStream::from_changes(self.queue.waiting())
+            .map(|count| CoreEvent::Waiting { count });
+        let modes =
+            WatchStream::from_changes(self.mode.subscribe()).map(|mode| CoreEvent::Mode { mode });
+        let applied =
+            WatchStream::from_changes(self.applied.subscribe()).map(|_| CoreEvent::Config);
+        let jobs = match &self.jobs {
+            Some(jobs) => WatchStream::from_changes(jobs.changes())
+                .map(|_| CoreEvent::Jobs)
+                .boxed(),
+            None => futures_util::stream::pending().boxed(),
+        };
+        futures_util::stream::select_all([
+            jobs,
+            quota.boxed(),
+            providers.boxed(),
+            routes.boxed(),
+            waiting.boxed(),
+            modes.boxed(),
+            applied.boxed(),
+        ])
     }
 
     /// The config in force now.
@@ -86,6 +159,7 @@ impl Core {
         self.providers
             .store(Arc::new(Providers::from_config(&config, &self.health)));
         self.config.store(Arc::new(config));
+        self.applied.send_modify(|n| *n += 1);
         tracing::info!("config applied");
     }
 }

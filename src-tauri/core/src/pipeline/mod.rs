@@ -23,7 +23,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
-pub use self::core::{Core, Parts};
+pub use self::core::{Core, CoreEvent, Parts};
 pub use coalesce::Coalescer;
 pub use deliver::{Delivered, Pending};
 pub use prepare::{Origin, Prepared};

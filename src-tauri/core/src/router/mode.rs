@@ -1,10 +1,10 @@
 //! Routing modes the user switches at run time (tray, admin API).
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use strum::{EnumString, IntoStaticStr, VariantArray};
+use tokio::sync::watch;
 
 #[derive(
     Debug,
@@ -39,21 +39,30 @@ impl Mode {
     }
 }
 
-/// The current mode, shared; cheap to read on every request.
-#[derive(Clone, Default)]
-pub struct ModeSwitch(Arc<AtomicU8>);
+/// The current mode, shared; cheap to read on every request, and followed by whoever
+/// shows it.
+#[derive(Clone)]
+pub struct ModeSwitch(Arc<watch::Sender<Mode>>);
+
+impl Default for ModeSwitch {
+    fn default() -> Self {
+        ModeSwitch(Arc::new(watch::channel(Mode::Auto).0))
+    }
+}
 
 impl ModeSwitch {
     pub fn get(&self) -> Mode {
-        Mode::VARIANTS
-            .get(usize::from(self.0.load(Ordering::Relaxed)))
-            .copied()
-            .unwrap_or(Mode::Auto)
+        *self.0.borrow()
     }
 
     pub fn set(&self, mode: Mode) {
-        let index = Mode::VARIANTS.iter().position(|m| *m == mode).unwrap_or(0);
-        self.0.store(index as u8, Ordering::Relaxed);
-        tracing::info!(mode = mode.name(), "routing mode changed");
+        if self.0.send_replace(mode) != mode {
+            tracing::info!(mode = mode.name(), "routing mode changed");
+        }
+    }
+
+    /// Follows changes of mode.
+    pub fn subscribe(&self) -> watch::Receiver<Mode> {
+        self.0.subscribe()
     }
 }

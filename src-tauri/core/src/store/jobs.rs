@@ -102,8 +102,9 @@ pub struct JobStore {
     credentials: Arc<Mutex<Credentials>>,
     salt: Arc<[u8; 32]>,
     pub wake: Arc<Notify>,
-    /// Counts finished runs, so waiters (long polls) know when to look again.
-    finished: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Counts changes (a job queued, started, finished, cancelled), so waiters (long
+    /// polls, the settings page) know when to look again.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -218,7 +219,7 @@ impl JobStore {
             })),
             salt: Arc::new(salt),
             wake: Arc::new(Notify::new()),
-            finished: Arc::new(tokio::sync::watch::channel(0).0),
+            changes: Arc::new(tokio::sync::watch::channel(0).0),
         })
     }
 
@@ -266,7 +267,13 @@ impl JobStore {
         })
         .await?;
         self.wake.notify_waiters();
+        self.changes.send_modify(|n| *n += 1);
         Ok(id)
+    }
+
+    /// Follows changes of any job.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn lock_credentials(&self) -> MutexGuard<'_, Credentials> {
@@ -372,7 +379,7 @@ impl JobStore {
                 .optional()
             })
             .await?;
-        self.finished.send_modify(|n| *n += 1);
+        self.changes.send_modify(|n| *n += 1);
         let Some((status, credential)) = found else {
             return Ok(None);
         };
@@ -389,9 +396,10 @@ impl JobStore {
         any_credential: bool,
     ) -> Result<Option<Job>, String> {
         let known = self.known_json();
-        self.blocking(move |conn| {
-            conn.query_row(
-                &format!(
+        let claimed = self
+            .blocking(move |conn| {
+                conn.query_row(
+                    &format!(
                     "UPDATE jobs SET status = 'running', attempts = attempts + 1, updated_at = ?1
                      WHERE id = (SELECT id FROM jobs WHERE status = 'queued'
                                  AND (not_before IS NULL OR not_before <= ?1)
@@ -400,12 +408,16 @@ impl JobStore {
                                  ORDER BY priority, seq LIMIT 1)
                      RETURNING {COLUMNS}"
                 ),
-                params![ts(now), known, any_credential],
-                row_to_job,
-            )
-            .optional()
-        })
-        .await
+                    params![ts(now), known, any_credential],
+                    row_to_job,
+                )
+                .optional()
+            })
+            .await?;
+        if claimed.is_some() {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        Ok(claimed)
     }
 
     /// When the next waiting job may run, if any waits.
@@ -475,7 +487,7 @@ impl JobStore {
             }
         })
         .await?;
-        self.finished.send_modify(|n| *n += 1);
+        self.changes.send_modify(|n| *n += 1);
         if ended {
             self.release(job.credential.clone()).await?;
         }
@@ -484,7 +496,7 @@ impl JobStore {
 
     /// The job once it has ended (done, failed, cancelled), waiting at most `wait`.
     pub async fn wait_for_end(&self, id: &str, wait: Duration) -> Result<Option<Job>, String> {
-        let mut finished = self.finished.subscribe();
+        let mut finished = self.changes.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             finished.borrow_and_update();

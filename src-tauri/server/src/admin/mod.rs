@@ -38,6 +38,7 @@ pub fn router(state: ProxyState) -> Router<ProxyState> {
         .route("/requests", get(requests))
         .route("/quota/history", get(quota_history))
         .route("/providers/{name}/qualify", post(qualify))
+        .route("/events", get(events))
         .fallback(|request: Request| async move {
             HttpError::from(ApiError::not_found(format!(
                 "{} {} is not an admin route",
@@ -46,53 +47,6 @@ pub fn router(state: ProxyState) -> Router<ProxyState> {
             )))
         })
         .layer(axum::middleware::from_fn_with_state(state, require_token))
-}
-
-/// Calls the admin API (or `/v1/queue`) in-process, as the settings page would over HTTP:
-/// the tray app's window uses this through a Tauri command, so both share one router.
-pub async fn dispatch(
-    state: &ProxyState,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    use tower::ServiceExt;
-    let allowed = path.starts_with("/api/") || path.starts_with("/v1/queue") || path == "/health";
-    let method = axum::http::Method::from_bytes(method.as_bytes()).ok();
-    let (true, Some(method)) = (allowed, method) else {
-        return (
-            400,
-            json!({"type": "error", "error": {"type": "invalid_request_error", "message": format!("{path} is not an admin path")}}),
-        );
-    };
-    let builder = axum::http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, state.listen.to_string())
-        .header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", state.admin_token),
-        )
-        .header(header::CONTENT_TYPE, "application/json");
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let Ok(request) = builder.body(axum::body::Body::from(body)) else {
-        return (
-            400,
-            json!({"type": "error", "error": {"type": "invalid_request_error", "message": "bad request"}}),
-        );
-    };
-    let response = match crate::router(state.clone()).oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    };
-    let status = response.status().as_u16();
-    let bytes = axum::body::to_bytes(response.into_body(), 16 << 20)
-        .await
-        .unwrap_or_default();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
 }
 
 async fn require_token(State(state): State<ProxyState>, request: Request, next: Next) -> Response {
@@ -134,12 +88,33 @@ async fn read_config_text(state: &ProxyState) -> Result<String, ApiError> {
     })
 }
 
+/// The file as written (`text`) and the config in force, validated (`config`: what the
+/// settings page renders from).
 async fn get_config(State(state): State<ProxyState>) -> Result<Json<Value>, HttpError> {
     let text = read_config_text(&state).await?;
+    let config = state.config();
     Ok(Json(json!({
         "path": state.config_path.as_ref().map(|p| p.display().to_string()),
         "text": text,
+        "config": &*config,
     })))
+}
+
+/// `GET /api/events`: the core's events as they happen (server-sent events), so the
+/// settings page shows changes without asking again and again.
+async fn events(
+    State(state): State<ProxyState>,
+) -> axum::response::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive};
+    use futures_util::StreamExt;
+    let stream = state.core.events().map(|event| {
+        Ok(Event::default()
+            .json_data(&event)
+            .unwrap_or_else(|_| Event::default().comment("unserialisable event")))
+    });
+    axum::response::Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 #[derive(Deserialize)]
