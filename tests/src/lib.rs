@@ -7,6 +7,7 @@
 pub mod anthropic;
 pub mod binary;
 pub mod clients;
+pub mod config;
 pub mod faults;
 pub mod http;
 pub mod llama;

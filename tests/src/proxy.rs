@@ -1,44 +1,20 @@
-//! The proxy under test, started in-process on a random loopback port.
+//! The proxy under test, started in-process on a random loopback port, and reached the
+//! way its users reach it: the proxy, `/health`, the admin API and its event stream.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
+use futures_util::StreamExt;
 use pai_core::config::Config;
 use pai_server::daemon::{Daemon, DaemonOptions};
+use serde_json::Value;
 
-/// A config whose `claude` provider is `upstream` (passing the client's credentials, as
-/// for Anthropic's own API), with polling off and every file in `dir`.
-pub fn config_toml(upstream: &str, dir: &std::path::Path) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
+use crate::config::ConfigBuilder;
+use crate::http::client;
 
-[quota]
-poll_url = ""
-state_file = "{state}"
-
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "{upstream}"
-pass_client_credentials = true
-tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
-
-[queue]
-retry_attempts = 1
-
-[routing]
-fallback = []
-[routing.matrix]
-normal   = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
-caution  = {{ simple = ["claude"], medium = ["claude:sonnet"], complex = ["claude:sonnet"] }}
-warning  = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-critical = {{ simple = ["claude"], medium = ["claude"], complex = ["queue", "claude"] }}
-"#,
-        state = dir.join("quota-state.json").display(),
-    )
-}
+/// Upper bound for anything the tests wait for.
+const LIMIT: Duration = Duration::from_secs(15);
 
 pub struct TestProxy {
     pub daemon: Daemon,
@@ -46,10 +22,17 @@ pub struct TestProxy {
 }
 
 impl TestProxy {
-    /// Starts the proxy in front of `upstream` (a base URL).
+    /// Starts the proxy with one provider, `claude`, in front of `upstream` (a base URL).
     pub async fn start(upstream: &str) -> TestProxy {
         let dir = tempfile::tempdir().unwrap();
-        let text = config_toml(upstream, dir.path());
+        let text = ConfigBuilder::claude_only(upstream, dir.path()).toml();
+        Self::start_with(&text, dir).await
+    }
+
+    /// Starts with the config `build` makes (given the test's dir).
+    pub async fn start_config(build: impl FnOnce(&std::path::Path) -> ConfigBuilder) -> TestProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let text = build(dir.path()).toml();
         Self::start_with(&text, dir).await
     }
 
@@ -93,12 +76,108 @@ impl TestProxy {
         self.dir.path().join("data")
     }
 
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("admin-token"))
+            .unwrap()
+            .trim()
+            .to_owned()
+    }
+
     /// Every request-log row written so far, newest first (waits for pending writes).
     pub async fn logged(&self) -> Vec<pai_core::store::RequestRecord> {
-        self.daemon.state.core.recorder.flush().await;
+        self.daemon.flush_log().await;
         let conn =
             pai_core::store::open(&pai_core::store::database_path(&self.data_dir())).unwrap();
         pai_core::store::recent(&conn, 1000).unwrap()
+    }
+
+    pub async fn health(&self) -> Value {
+        crate::http::get_json(&self.url("/health")).await
+    }
+
+    /// Calls the admin API; returns the status and the JSON body.
+    pub async fn admin(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = client()
+            .request(method.parse().unwrap(), self.url(path))
+            .bearer_auth(self.admin_token());
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Switches the routing mode (`PUT /api/mode`).
+    pub async fn set_mode(&self, mode: &str) {
+        let (status, body) = self
+            .admin("PUT", "/api/mode", Some(serde_json::json!({"mode": mode})))
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// The config in force, as `GET /api/config` shows it.
+    pub async fn config(&self) -> Value {
+        self.admin("GET", "/api/config", None).await.1["config"].clone()
+    }
+
+    /// The core's events from now on (`GET /api/events`).
+    pub async fn events(&self) -> Events {
+        let response = client()
+            .get(self.url("/api/events"))
+            .bearer_auth(self.admin_token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Events {
+            stream: Box::pin(response.bytes_stream()),
+            pending: String::new(),
+        }
+    }
+
+    /// Follows the quota snapshot from now on, as the settings page does: the one in force
+    /// (`/health`), then each change announced.
+    pub async fn follow_quota(&self) -> QuotaFollower {
+        let events = self.events().await;
+        let current = self.health().await["quota"].clone();
+        QuotaFollower { events, current }
+    }
+
+    /// Waits until the quota snapshot satisfies `check`, and returns it.
+    pub async fn wait_quota(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        self.follow_quota().await.wait_for(what, check).await
+    }
+
+    /// Waits until `count` interactive requests wait for the quota.
+    pub async fn wait_waiting(&self, count: u64) {
+        let mut events = self.events().await;
+        if self.health().await["queue_waiting"] == count {
+            return;
+        }
+        events
+            .next_where(&format!("{count} waiting"), |event| {
+                event["type"] == "waiting" && event["count"] == count
+            })
+            .await;
+    }
+
+    /// Polls `/health` (every 20 ms, at most 15 s) until `check` holds: for what the
+    /// proxy shows but does not announce (a gate's load, say).
+    pub async fn wait_health(&self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let health = self.health().await;
+            if check(&health) {
+                return health;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never {what}: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
@@ -108,64 +187,84 @@ impl Drop for TestProxy {
     }
 }
 
-/// A config with `claude` (Anthropic mock), `local` (an OpenAI-compatible mock on
-/// loopback) and `fallback` (another OpenAI-compatible mock with its own key from
-/// `PAI_TEST_FALLBACK_KEY`), routed by the seed's matrix with `local` as LM Studio.
-pub fn routing_toml(
-    anthropic: &str,
-    local: &str,
-    fallback: &str,
-    dashboard: Option<&str>,
-    dir: &std::path::Path,
-) -> String {
-    let poll = match dashboard {
-        Some(url) => format!("poll_url = \"{url}/api/quota\"\npoll_interval_secs = 1"),
-        None => "poll_url = \"\"".to_owned(),
-    };
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 
-[quota]
-{poll}
-state_file = "{state}"
+/// The core's events, as the settings page reads them.
+pub struct Events {
+    stream: ByteStream,
+    pending: String,
+}
 
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "{anthropic}"
-pass_client_credentials = true
-tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
+impl Events {
+    /// The next event (at most 15 s away).
+    pub async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.pending.find("\n\n") {
+                let block: String = self.pending.drain(..end + 2).collect();
+                let data: Vec<&str> = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if !data.is_empty() {
+                    return serde_json::from_str(&data.join("\n")).unwrap();
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(LIMIT, self.stream.next())
+                .await
+                .expect("no event came")
+                .expect("the event stream ended")
+                .unwrap();
+            self.pending.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
 
-[[providers]]
-name = "local"
-kind = "openai"
-base_url = "{local}/v1"
-model = "local-model"
-context_window = 200000
+    /// The next event that satisfies `check`.
+    pub async fn next_where(&mut self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("never: {what}"));
+            if check(&event) {
+                return event;
+            }
+        }
+    }
+}
 
-[[providers]]
-name = "fallback"
-kind = "openai"
-base_url = "{fallback}/v1"
-api_key_env = "PAI_TEST_FALLBACK_KEY"
-model = "fallback-model"
+/// The quota snapshot as it changes.
+pub struct QuotaFollower {
+    events: Events,
+    /// The latest snapshot seen.
+    pub current: Value,
+}
 
-[queue]
-max_wait_secs = 2
-retry_attempts = 1
+impl QuotaFollower {
+    /// The first snapshot, from the latest on, that satisfies `check`.
+    pub async fn wait_for(&mut self, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        if check(&self.current) {
+            return self.current.clone();
+        }
+        let event = self
+            .events
+            .next_where(&format!("quota {what}"), |event| {
+                event["type"] == "quota" && check(&event["snapshot"])
+            })
+            .await;
+        self.current = event["snapshot"].clone();
+        self.current.clone()
+    }
 
-[routing]
-fallback = ["fallback"]
-breaker_failures = 2
-breaker_cooldown_secs = 1
-[routing.matrix]
-normal   = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
-caution  = {{ simple = ["local"], medium = ["claude:sonnet"], complex = ["claude:sonnet"] }}
-warning  = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
-critical = {{ simple = ["local"], medium = ["local"], complex = ["queue", "local"] }}
-"#,
-        state = dir.join("quota-state.json").display(),
-    )
+    /// The next snapshot announced, whatever it says.
+    pub async fn next(&mut self) -> Value {
+        let event = self
+            .events
+            .next_where("a quota change", |event| event["type"] == "quota")
+            .await;
+        self.current = event["snapshot"].clone();
+        self.current.clone()
+    }
 }

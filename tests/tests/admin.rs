@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::mock::{anthropic_reply, MockUpstream};
 use pai_e2e::openai::agent_reply;
-use pai_e2e::proxy::{routing_toml, TestProxy};
+use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
 
 struct Admin {
@@ -22,7 +23,7 @@ async fn admin() -> Admin {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "# my own comment at the top\n{}",
-        routing_toml(&claude.url(), &local.url(), &local.url(), None, dir.path())
+        ConfigBuilder::seed(&claude.url(), &local.url(), &local.url(), dir.path()).toml()
     );
     let proxy = TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", "k")]).await;
     let token = std::fs::read_to_string(proxy.data_dir().join("admin-token")).unwrap();
@@ -239,7 +240,7 @@ async fn mode_switch_stats_preview_and_request_log() {
         "a preview sends nothing"
     );
 
-    admin.proxy.daemon.state.core.recorder.flush().await;
+    admin.proxy.daemon.flush_log().await;
     let (_, log) = admin
         .json(admin.call(reqwest::Method::GET, "/api/requests?limit=10"))
         .await;
@@ -287,7 +288,7 @@ async fn replay_shows_where_logged_requests_would_go_under_an_edited_matrix() {
         .await
         .unwrap();
     assert_eq!(complex.headers()["x-pai-route"], "claude:opus");
-    admin.proxy.daemon.state.core.recorder.flush().await;
+    admin.proxy.daemon.flush_log().await;
     let before = std::fs::read_to_string(admin.proxy.dir.path().join("config.toml")).unwrap();
     let edit = json!({"limit": 10, "edit": {"set": {"routing.matrix.normal.medium": ["local"]}}});
     let (status, replay) = admin

@@ -103,8 +103,11 @@ async fn secrets_never_reach_the_log_even_at_trace_level() {
     let upstream = MockUpstream::anthropic("logged?").await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    let text = pai_e2e::proxy::config_toml(&upstream.url(), dir.path())
-        + "\n[[providers]]\nname = \"local\"\nkind = \"anthropic\"\nbase_url = \"http://127.0.0.1:9\"\napi_key_env = \"PAI_TEST_LOCAL_KEY\"\n";
+    let text = pai_e2e::config::ConfigBuilder::claude_only(&upstream.url(), dir.path())
+        .anthropic("local", "http://127.0.0.1:9", |p| {
+            p.api_key_env = Some("PAI_TEST_LOCAL_KEY".to_owned())
+        })
+        .toml();
     std::fs::write(&config, text).unwrap();
     let data = dir.path().join("data");
     let mut running = Running::start(

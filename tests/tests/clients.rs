@@ -14,7 +14,7 @@ async fn start_proxy(upstream: &MockUpstream) -> (Running, tempfile::TempDir) {
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
-        pai_e2e::proxy::config_toml(&upstream.url(), dir.path()),
+        pai_e2e::config::ConfigBuilder::claude_only(&upstream.url(), dir.path()).toml(),
     )
     .unwrap();
     let running = Running::start(&config, &dir.path().join("data"), &[]);

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use pai_e2e::anthropic;
 use pai_e2e::binary::Running;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::faults::{Fault, FaultyUpstream};
 use pai_e2e::http::client;
 use pai_e2e::mock::{MockUpstream, Reply};
@@ -27,84 +28,30 @@ struct Rig {
     dir: tempfile::TempDir,
 }
 
-struct Setup<'a> {
-    claude: &'a str,
-    fallback: Option<&'a str>,
-    server: &'a str,
-    provider: &'a str,
-    routing: &'a str,
-    queue: &'a str,
-}
-
-impl Default for Setup<'_> {
-    fn default() -> Self {
-        Setup {
-            claude: "http://127.0.0.1:9",
-            fallback: None,
-            server: "",
-            provider: "",
-            routing: "",
-            queue: "",
-        }
+/// The config the tests start from: `claude` (the client's key passes through) for every
+/// cell, and an OpenAI-compatible `fallback` after it when there is one.
+fn base(claude: &str, fallback: Option<&str>, dir: &std::path::Path) -> ConfigBuilder {
+    let config = ConfigBuilder::new(dir)
+        .claude(claude)
+        .everywhere(&["claude"]);
+    match fallback {
+        Some(url) => config
+            .openai("fallback", &format!("{url}/v1"), |p| {
+                p.model = Some("fallback-model".to_owned())
+            })
+            .fallback(&["fallback"]),
+        None => config,
     }
 }
 
-fn config(setup: &Setup<'_>, dir: &std::path::Path) -> String {
-    let (fallback_provider, fallback_list) = match setup.fallback {
-        Some(url) => (
-            format!(
-                "[[providers]]\nname = \"fallback\"\nkind = \"openai\"\nbase_url = \"{url}/v1\"\nmodel = \"fallback-model\"\n"
-            ),
-            "[\"fallback\"]",
-        ),
-        None => (String::new(), "[]"),
-    };
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-{server}
-
-[quota]
-poll_url = ""
-state_file = "{state}"
-
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "{claude}"
-pass_client_credentials = true
-{provider}
-
-{fallback_provider}
-
-[queue]
-retry_attempts = 1
-{queue}
-
-[routing]
-fallback = {fallback_list}
-{routing}
-[routing.matrix]
-normal   = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-caution  = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-warning  = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-critical = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-"#,
-        server = setup.server,
-        state = dir.join("quota-state.json").display(),
-        claude = setup.claude,
-        provider = setup.provider,
-        queue = setup.queue,
-        routing = setup.routing,
-    )
-}
-
 impl Rig {
-    fn start(setup: Setup<'_>) -> Rig {
+    fn start(
+        claude: &str,
+        fallback: Option<&str>,
+        edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+    ) -> Rig {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, config(&setup, dir.path())).unwrap();
+        let path = edit(base(claude, fallback, dir.path())).write(dir.path());
         let running = Running::start(&path, &dir.path().join("data"), &[]);
         Rig { running, dir }
     }
@@ -191,11 +138,14 @@ async fn a_probe_the_client_hangs_up_on_does_not_leave_the_breaker_half_open() {
         }
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        routing: "breaker_failures = 2\nbreaker_cooldown_secs = 1",
-        queue: "coalesce = false",
-        ..Setup::default()
+    let rig = Rig::start(&upstream.url(), None, |c| {
+        c.routing(|r| {
+            r.breaker_failures = Some(2);
+            r.breaker_cooldown_secs = Some(1);
+        })
+        .queue(|q| {
+            q.coalesce = Some(false);
+        })
     });
     for n in 0..2 {
         let response = rig
@@ -229,10 +179,7 @@ async fn a_probe_the_client_hangs_up_on_does_not_leave_the_breaker_half_open() {
 #[tokio::test]
 async fn cancelled_requests_release_their_upstream_connections() {
     let mut upstream = FaultyUpstream::start(|_| Fault::StallBeforeHeaders).await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let clients: Vec<_> = (0..20)
         .map(|n| tokio::spawn(rig.messages(&body(&format!("question {n}"), false)).send()))
         .collect();
@@ -257,10 +204,7 @@ async fn a_later_identical_request_does_not_join_a_cancelled_call() {
         }
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let cancelled = tokio::spawn(rig.messages(&body("same question", false)).send());
     upstream.next_request().await;
     cancelled.abort();
@@ -292,10 +236,7 @@ async fn requests_that_differ_in_a_header_are_not_shared() {
         }
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let ask = |beta: &str| {
         let request = rig
             .messages(&body("same body", false))
@@ -329,10 +270,8 @@ async fn a_stream_that_stalls_after_its_first_event_ends_with_an_error_event() {
         events: vec![first_event()],
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        provider: "idle_timeout_secs = 1",
-        ..Setup::default()
+    let rig = Rig::start(&upstream.url(), None, |c| {
+        c.provider_set("claude", json!({"idle_timeout_secs": 1}))
     });
     let response = rig.messages(&body("hello", true)).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -353,10 +292,8 @@ async fn a_non_streaming_answer_that_stalls_after_its_headers_fails_over_or_time
     };
     // Alone: a 504 in Anthropic's shape.
     let upstream = FaultyUpstream::start(move |_| stall()).await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        provider: "idle_timeout_secs = 1",
-        ..Setup::default()
+    let rig = Rig::start(&upstream.url(), None, |c| {
+        c.provider_set("claude", json!({"idle_timeout_secs": 1}))
     });
     let response = tokio::time::timeout(LIMIT, rig.messages(&body("hello", false)).send())
         .await
@@ -366,11 +303,8 @@ async fn a_non_streaming_answer_that_stalls_after_its_headers_fails_over_or_time
     anthropic_error(&response.json().await.unwrap());
     // With a fallback: its answer.
     let local = MockUpstream::start(|req| agent_reply(req, "from the fallback")).await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        fallback: Some(&local.url()),
-        provider: "idle_timeout_secs = 1",
-        ..Setup::default()
+    let rig = Rig::start(&upstream.url(), Some(&local.url()), |c| {
+        c.provider_set("claude", json!({"idle_timeout_secs": 1}))
     });
     let response = rig.messages(&body("hello", false)).send().await.unwrap();
     assert_eq!(response.status(), 200);
@@ -392,10 +326,7 @@ async fn stalled_jobs_end_at_their_deadline_and_healthy_ones_still_run() {
         }
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let deadline = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
     let mut ids = Vec::new();
     for text in ["stall", "stall", "healthy"] {
@@ -434,10 +365,7 @@ async fn an_anthropic_stream_closed_without_framing_ends_with_an_error_event() {
         events: stream[..4].to_vec(),
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let text = rig
         .messages(&body("hello", true))
         .send()
@@ -460,10 +388,7 @@ async fn an_empty_200_is_not_an_answer() {
         body: String::new(),
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), None, |c| c);
     let response = rig.messages(&body("hello", false)).send().await.unwrap();
     assert_eq!(response.status(), 502);
     let error: Value = response.json().await.unwrap();
@@ -483,11 +408,7 @@ async fn a_stream_whose_first_event_is_an_overload_error_fails_over() {
     let upstream =
         FaultyUpstream::start(move |_| Fault::sse(std::slice::from_ref(&error_event))).await;
     let local = MockUpstream::start(|req| agent_reply(req, "the fallback streamed this")).await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        fallback: Some(&local.url()),
-        ..Setup::default()
-    });
+    let rig = Rig::start(&upstream.url(), Some(&local.url()), |c| c);
     let response = rig.messages(&body("hello", true)).send().await.unwrap();
     assert_eq!(response.headers()["x-pai-route"], "fallback");
     let text = response.text().await.unwrap();
@@ -516,41 +437,19 @@ async fn openai_case(fault: Fault, stream: bool, with_fallback: bool) -> (u16, S
     .await;
     let good = MockUpstream::start(|req| agent_reply(req, "a real answer")).await;
     let dir = tempfile::tempdir().unwrap();
-    let fallback = if with_fallback {
-        format!(
-            "[[providers]]\nname = \"good\"\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"m\"\n",
-            good.url()
-        )
-    } else {
-        String::new()
-    };
-    let text = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[quota]
-poll_url = ""
-state_file = "{state}"
-[[providers]]
-name = "local"
-kind = "openai"
-base_url = "{broken}/v1"
-model = "local-model"
-{fallback}
-[queue]
-retry_attempts = 1
-[routing]
-fallback = {list}
-[routing.matrix]
-normal   = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
-caution  = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
-warning  = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
-critical = {{ simple = ["local"], medium = ["local"], complex = ["local"] }}
-"#,
-        state = dir.path().join("quota-state.json").display(),
-        broken = broken.url(),
-        list = if with_fallback { "[\"good\"]" } else { "[]" },
-    );
+    let mut config = ConfigBuilder::new(dir.path())
+        .openai("local", &format!("{}/v1", broken.url()), |p| {
+            p.model = Some("local-model".to_owned())
+        })
+        .everywhere(&["local"]);
+    if with_fallback {
+        config = config
+            .openai("good", &format!("{}/v1", good.url()), |p| {
+                p.model = Some("m".to_owned())
+            })
+            .fallback(&["good"]);
+    }
+    let text = config.toml();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, text).unwrap();
     let running = Running::start(&path, &dir.path().join("data"), &[]);
@@ -652,9 +551,10 @@ async fn read_until_closed(socket: &mut tokio::net::TcpStream) -> Option<Vec<u8>
 #[tokio::test]
 async fn a_client_dripping_its_headers_is_cut_off() {
     use tokio::io::AsyncWriteExt;
-    let rig = Rig::start(Setup {
-        server: "idle_timeout_secs = 2",
-        ..Setup::default()
+    let rig = Rig::start("http://127.0.0.1:9", None, |c| {
+        c.server(|s| {
+            s.idle_timeout_secs = Some(2);
+        })
     });
     let mut socket = tokio::net::TcpStream::connect(rig.running.addr)
         .await
@@ -701,9 +601,10 @@ async fn read_until_closed_now(socket: &mut tokio::net::TcpStream) -> bool {
 
 #[tokio::test]
 async fn an_idle_connection_is_closed() {
-    let rig = Rig::start(Setup {
-        server: "idle_timeout_secs = 1",
-        ..Setup::default()
+    let rig = Rig::start("http://127.0.0.1:9", None, |c| {
+        c.server(|s| {
+            s.idle_timeout_secs = Some(1);
+        })
     });
     let mut socket = tokio::net::TcpStream::connect(rig.running.addr)
         .await
@@ -724,9 +625,11 @@ async fn an_idle_connection_is_closed() {
 
 #[tokio::test]
 async fn beyond_the_connection_cap_clients_get_a_503() {
-    let rig = Rig::start(Setup {
-        server: "max_connections = 3\nidle_timeout_secs = 30",
-        ..Setup::default()
+    let rig = Rig::start("http://127.0.0.1:9", None, |c| {
+        c.server(|s| {
+            s.max_connections = Some(3);
+            s.idle_timeout_secs = Some(30);
+        })
     });
     // Connections are accepted in the order they arrive: a fourth comes after these.
     let mut held = Vec::new();
@@ -758,7 +661,7 @@ async fn beyond_the_connection_cap_clients_get_a_503() {
 async fn flooded_near_its_open_file_limit_the_proxy_still_answers_and_recovers() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, config(&Setup::default(), dir.path())).unwrap();
+    std::fs::write(&path, base("http://127.0.0.1:9", None, dir.path()).toml()).unwrap();
     let running = Running::start_with_file_limit(&path, &dir.path().join("data"), 256);
     // More idle connections than the process has file descriptors.
     let mut flood = Vec::new();
@@ -802,17 +705,7 @@ async fn a_recovered_job_waits_for_its_clients_key_and_runs_with_it() {
     let upstream = MockUpstream::start(|req| pai_e2e::mock::anthropic_reply(req, "job done")).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        config(
-            &Setup {
-                claude: &upstream.url(),
-                ..Setup::default()
-            },
-            dir.path(),
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, base(&upstream.url(), None, dir.path()).toml()).unwrap();
     let data = dir.path().join("data");
     let mut running = Running::start(&path, &data, &[]);
     let mut job = body("a job for later", false);
@@ -877,10 +770,10 @@ async fn a_refused_key_fails_a_job_at_once() {
         )
     })
     .await;
-    let rig = Rig::start(Setup {
-        claude: &upstream.url(),
-        queue: "job_attempts = 5",
-        ..Setup::default()
+    let rig = Rig::start(&upstream.url(), None, |c| {
+        c.queue(|q| {
+            q.job_attempts = Some(5);
+        })
     });
     let accepted: Value = client()
         .post(rig.url("/v1/queue/messages"))
@@ -904,7 +797,7 @@ async fn a_refused_key_fails_a_job_at_once() {
 
 #[tokio::test]
 async fn a_client_still_sending_an_oversized_body_reads_the_413() {
-    let rig = Rig::start(Setup::default());
+    let rig = Rig::start("http://127.0.0.1:9", None, |c| c);
     let huge = vec![b'x'; 33 << 20];
     let response = client()
         .post(rig.url("/v1/messages"))
@@ -945,7 +838,7 @@ async fn the_data_dir_and_its_files_are_private() {
         std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).unwrap();
     }
     let path = dir.path().join("config.toml");
-    std::fs::write(&path, config(&Setup::default(), dir.path())).unwrap();
+    std::fs::write(&path, base("http://127.0.0.1:9", None, dir.path()).toml()).unwrap();
     let running = Running::start(&path, &data, &[]);
     assert_eq!(
         client()
@@ -975,7 +868,7 @@ async fn the_data_dir_and_its_files_are_private() {
 #[tokio::test]
 async fn every_error_the_proxy_answers_has_anthropics_shape() {
     use tokio::io::AsyncWriteExt;
-    let rig = Rig::start(Setup::default());
+    let rig = Rig::start("http://127.0.0.1:9", None, |c| c);
     let token = std::fs::read_to_string(rig.dir.path().join("data/admin-token")).unwrap();
     let checks = [
         client().get(rig.url("/v1/queue?limit=abc")),
@@ -1035,17 +928,7 @@ async fn with_a_data_dir_that_cannot_be_written_the_proxy_still_serves() {
     std::fs::write(dir.path().join("blocked"), "a file").unwrap();
     let data = dir.path().join("blocked/data");
     let path = dir.path().join("config.toml");
-    std::fs::write(
-        &path,
-        config(
-            &Setup {
-                claude: &upstream.url(),
-                ..Setup::default()
-            },
-            dir.path(),
-        ),
-    )
-    .unwrap();
+    std::fs::write(&path, base(&upstream.url(), None, dir.path()).toml()).unwrap();
     let running = Running::start(&path, &data, &[]);
     let health = pai_e2e::http::get_json(&running.url("/health")).await;
     assert_eq!(health["status"], "degraded", "{health}");

@@ -9,9 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pai_e2e::binary::Running;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
-use pai_e2e::proxy::{config_toml, TestProxy};
+use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, Notify};
 
@@ -177,7 +178,11 @@ async fn killed_again_and_again_no_job_is_lost() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, config_toml(&upstream.url(), dir.path())).unwrap();
+    std::fs::write(
+        &config,
+        ConfigBuilder::claude_only(&upstream.url(), dir.path()).toml(),
+    )
+    .unwrap();
     let data = dir.path().join("data");
 
     let mut ids = Vec::new();

@@ -4,47 +4,29 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::llama::LlamaServer;
 use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
 
+/// Claude (unreachable here), and llama.cpp twice: as `llama` (OpenAI-compatible,
+/// translated, the loaded model) and as `llama-native` (its own `/v1/messages`).
 fn config(llama: &str, dir: &std::path::Path) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[quota]
-poll_url = ""
-state_file = "{state}"
-
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "http://127.0.0.1:9"
-pass_client_credentials = true
-
-[[providers]]
-name = "llama"
-kind = "openai"
-base_url = "{llama}/v1"
-model = "auto"
-
-[[providers]]
-name = "llama-native"
-kind = "anthropic"
-base_url = "{llama}"
-model = "smollm2"
-
-[routing]
-fallback = []
-[routing.matrix]
-normal   = {{ simple = ["llama"], medium = ["llama-native"], complex = ["llama"] }}
-caution  = {{ simple = ["llama"], medium = ["llama-native"], complex = ["llama"] }}
-warning  = {{ simple = ["llama"], medium = ["llama-native"], complex = ["llama"] }}
-critical = {{ simple = ["llama"], medium = ["llama-native"], complex = ["llama"] }}
-"#,
-        state = dir.join("quota.json").display()
-    )
+    ConfigBuilder::new(dir)
+        .claude("http://127.0.0.1:9")
+        .openai("llama", &format!("{llama}/v1"), |p| {
+            p.model = Some("auto".to_owned())
+        })
+        .anthropic("llama-native", llama, |p| {
+            p.model = Some("smollm2".to_owned())
+        })
+        .matrix(&[
+            ("normal", [&["llama"], &["llama-native"], &["llama"]]),
+            ("caution", [&["llama"], &["llama-native"], &["llama"]]),
+            ("warning", [&["llama"], &["llama-native"], &["llama"]]),
+            ("critical", [&["llama"], &["llama-native"], &["llama"]]),
+        ])
+        .toml()
 }
 
 /// Event names of an SSE body, in order.

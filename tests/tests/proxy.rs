@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use pai_e2e::anthropic;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::TestProxy;
@@ -374,10 +375,9 @@ async fn browser_origins_and_foreign_hosts_are_refused() {
 async fn an_allowed_origin_gets_through() {
     let upstream = MockUpstream::anthropic("hello").await;
     let dir = tempfile::tempdir().unwrap();
-    let text = pai_e2e::proxy::config_toml(&upstream.url(), dir.path()).replace(
-        "listen = \"127.0.0.1:0\"",
-        "listen = \"127.0.0.1:0\"\nallowed_origins = [\"http://localhost:3000\"]",
-    );
+    let text = ConfigBuilder::claude_only(&upstream.url(), dir.path())
+        .server(|s| s.allowed_origins = vec!["http://localhost:3000".to_owned()])
+        .toml();
     let proxy = TestProxy::start_with(&text, dir).await;
     let response = client()
         .post(proxy.url("/v1/messages"))
@@ -479,10 +479,9 @@ async fn health_reports_version_providers_and_quota() {
 async fn a_local_anthropic_kind_provider_never_sees_the_client_key() {
     let upstream = MockUpstream::anthropic("local answer").await;
     let dir = tempfile::tempdir().unwrap();
-    let text = pai_e2e::proxy::config_toml(&upstream.url(), dir.path()).replace(
-        "pass_client_credentials = true",
-        "pass_client_credentials = false",
-    );
+    let text = ConfigBuilder::claude_only(&upstream.url(), dir.path())
+        .provider_set("claude", json!({"pass_client_credentials": false}))
+        .toml();
     let proxy = TestProxy::start_with(&text, dir).await;
     let response = client()
         .post(proxy.url("/v1/messages"))

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pai_e2e::binary::binary_path;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::llama::LlamaServer;
 use pai_e2e::mock::{MockUpstream, Reply};
 use serde_json::{json, Value};
@@ -32,10 +33,23 @@ async fn capable_model() -> MockUpstream {
     .await
 }
 
-fn config(url: &str, context: &str) -> String {
-    format!(
-        "[quota]\npoll_url = \"\"\n\n[[providers]]\nname = \"claude\"\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\n\n[[providers]]\nname = \"candidate\"\nkind = \"openai\"\nbase_url = \"{url}/v1\"\nmodel = \"auto\"\n{context}\n[routing]\nfallback = []\n[routing.matrix]\nnormal = {{ simple = [\"candidate\"], medium = [\"claude\"], complex = [\"claude\"] }}\ncaution = {{ simple = [\"candidate\"], medium = [\"claude\"], complex = [\"claude\"] }}\nwarning = {{ simple = [\"candidate\"], medium = [\"candidate\"], complex = [\"candidate\"] }}\ncritical = {{ simple = [\"candidate\"], medium = [\"candidate\"], complex = [\"queue\"] }}\n"
-    )
+/// Anthropic's API and the `candidate` under examination (`model = "auto"`), with the
+/// context window it declares, if any.
+fn config(url: &str, context_window: Option<u32>) -> String {
+    let dir = std::env::temp_dir();
+    ConfigBuilder::new(&dir)
+        .anthropic("claude", "https://api.anthropic.com", |_| {})
+        .openai("candidate", &format!("{url}/v1"), |p| {
+            p.model = Some("auto".to_owned());
+            p.context_window = context_window;
+        })
+        .matrix(&[
+            ("normal", [&["candidate"], &["claude"], &["claude"]]),
+            ("caution", [&["candidate"], &["claude"], &["claude"]]),
+            ("warning", [&["candidate"], &["candidate"], &["candidate"]]),
+            ("critical", [&["candidate"], &["candidate"], &["queue"]]),
+        ])
+        .toml()
 }
 
 async fn run_qualify(config_text: &str) -> (Value, String) {
@@ -68,7 +82,7 @@ async fn run_qualify(config_text: &str) -> (Value, String) {
 #[tokio::test]
 async fn a_tool_capable_model_with_a_large_context_is_fit_for_agentic_work() {
     let model = capable_model().await;
-    let (report, text) = run_qualify(&config(&model.url(), "context_window = 131072")).await;
+    let (report, text) = run_qualify(&config(&model.url(), Some(131_072))).await;
     assert_eq!(report["verdict"], "agentic", "{report}");
     assert_eq!(report["model"], "auto");
     let checks: Vec<(&str, bool)> = report["checks"]
@@ -95,7 +109,7 @@ async fn a_tool_capable_model_with_a_large_context_is_fit_for_agentic_work() {
 #[tokio::test]
 async fn a_small_context_makes_a_capable_model_chat_only() {
     let model = capable_model().await;
-    let (report, _) = run_qualify(&config(&model.url(), "context_window = 8192")).await;
+    let (report, _) = run_qualify(&config(&model.url(), Some(8192))).await;
     assert_eq!(report["verdict"], "chat-only");
     assert!(report["reason"]
         .as_str()
@@ -105,7 +119,7 @@ async fn a_small_context_makes_a_capable_model_chat_only() {
 
 #[tokio::test]
 async fn an_unreachable_provider_is_unfit() {
-    let (report, _) = run_qualify(&config("http://127.0.0.1:9", "")).await;
+    let (report, _) = run_qualify(&config("http://127.0.0.1:9", None)).await;
     assert_eq!(report["verdict"], "unfit");
     assert!(
         report["reason"].as_str().unwrap().contains("unreachable"),
@@ -116,7 +130,7 @@ async fn an_unreachable_provider_is_unfit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_135m_model_that_cannot_call_tools_is_chat_only() {
     let llama = LlamaServer::start().await;
-    let (report, text) = run_qualify(&config(&llama.url(), "")).await;
+    let (report, text) = run_qualify(&config(&llama.url(), None)).await;
     assert_eq!(report["verdict"], "chat-only", "{text}");
     assert_eq!(report["checks"][0]["passed"], true, "{text}");
     assert_eq!(report["checks"][1]["passed"], false, "{text}");

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use pai_core::types::QuotaState;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
@@ -17,38 +17,36 @@ use tokio::sync::Notify;
 
 const LIMIT: Duration = Duration::from_secs(15);
 
-fn config(claude: &str, dashboard: &str, dir: &std::path::Path, extra: &str) -> String {
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[quota]
-poll_url = "{dashboard}/api/quota"
-poll_interval_secs = 1
-state_file = "{state}"
-[queue]
-retry_attempts = 1
-ping_secs = 1
-{extra}
-
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "{claude}"
-pass_client_credentials = true
-max_concurrent = 2
-tiers = {{ haiku = "claude-haiku-4-5-20251001", sonnet = "claude-sonnet-5", opus = "claude-opus-4-8" }}
-
-[routing]
-fallback = []
-[routing.matrix]
-normal   = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
-caution  = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
-warning  = {{ simple = ["claude:haiku"], medium = ["claude:sonnet"], complex = ["claude:opus"] }}
-critical = {{ simple = ["queue", "claude:haiku"], medium = ["queue", "claude:sonnet"], complex = ["queue"] }}
-"#,
-        state = dir.join("state.json").display()
-    )
+/// Claude alone (two requests at a time), the dashboard polled every second, and a
+/// matrix where everything waits for the quota when it is critical.
+fn config(claude: &str, dashboard: &str, dir: &std::path::Path) -> ConfigBuilder {
+    ConfigBuilder::new(dir)
+        .claude(claude)
+        .provider_set("claude", json!({"max_concurrent": 2}))
+        .dashboard(dashboard)
+        .queue(|q| q.ping_secs = Some(1))
+        .matrix(&[
+            (
+                "normal",
+                [&["claude:haiku"], &["claude:sonnet"], &["claude:opus"]],
+            ),
+            (
+                "caution",
+                [&["claude:haiku"], &["claude:sonnet"], &["claude:opus"]],
+            ),
+            (
+                "warning",
+                [&["claude:haiku"], &["claude:sonnet"], &["claude:opus"]],
+            ),
+            (
+                "critical",
+                [
+                    &["queue", "claude:haiku"],
+                    &["queue", "claude:sonnet"],
+                    &["queue"],
+                ],
+            ),
+        ])
 }
 
 struct Rig {
@@ -58,7 +56,7 @@ struct Rig {
     _dashboard: MockUpstream,
 }
 
-async fn rig(claude: MockUpstream, extra: &str) -> Rig {
+async fn rig(claude: MockUpstream, edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Rig {
     let quota = Arc::new(AtomicU64::new(95));
     let value = quota.clone();
     let dashboard = MockUpstream::start(move |_| {
@@ -66,13 +64,11 @@ async fn rig(claude: MockUpstream, extra: &str) -> Rig {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let text = config(&claude.url(), &dashboard.url(), dir.path(), extra);
+    let text = edit(config(&claude.url(), &dashboard.url(), dir.path())).toml();
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
-    tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Critical))
-        .await
-        .unwrap()
-        .unwrap();
+    proxy
+        .wait_quota("critical", |s| s["state"] == "critical")
+        .await;
     Rig {
         proxy,
         claude,
@@ -83,11 +79,7 @@ async fn rig(claude: MockUpstream, extra: &str) -> Rig {
 
 impl Rig {
     async fn wait_until_waiting(&self, n: usize) {
-        let mut waiting = self.proxy.daemon.state.core.queue.waiting();
-        tokio::time::timeout(LIMIT, waiting.wait_for(|w| *w == n))
-            .await
-            .unwrap_or_else(|_| panic!("never {n} waiting"))
-            .unwrap();
+        self.proxy.wait_waiting(n as u64).await;
     }
 
     fn recover(&self) {
@@ -109,7 +101,7 @@ fn request(proxy: &TestProxy, model: &str, prompt: &str, stream: bool) -> reqwes
 #[tokio::test]
 async fn complex_work_waits_for_the_quota_then_completes_on_claude() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "done after the wait")).await;
-    let rig = rig(claude, "").await;
+    let rig = rig(claude, |c| c).await;
     let pending = tokio::spawn(
         request(
             &rig.proxy,
@@ -144,7 +136,7 @@ async fn complex_work_waits_for_the_quota_then_completes_on_claude() {
 #[tokio::test]
 async fn a_held_stream_is_kept_alive_with_pings_then_streams_the_answer() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "streamed after the wait")).await;
-    let rig = rig(claude, "").await;
+    let rig = rig(claude, |c| c).await;
     let response = request(
         &rig.proxy,
         "claude-opus-4-8",
@@ -185,7 +177,7 @@ async fn a_held_stream_is_kept_alive_with_pings_then_streams_the_answer() {
 #[tokio::test]
 async fn past_the_max_wait_with_nothing_else_it_is_a_529_with_retry_after() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "never")).await;
-    let rig = rig(claude, "max_wait_secs = 1").await;
+    let rig = rig(claude, |c| c.queue(|q| q.max_wait_secs = Some(1))).await;
     let response = request(
         &rig.proxy,
         "claude-opus-4-8",
@@ -260,7 +252,7 @@ async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
         }
     })
     .await;
-    let rig = rig(claude, "").await;
+    let rig = rig(claude, |c| c).await;
     let mut tasks = Vec::new();
     for n in 0..20 {
         // Alternate background (haiku: simple) and interactive (sonnet: medium) work.
@@ -278,14 +270,12 @@ async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
     }
     rig.recover();
     // Everyone is at the gate (2 in flight, 18 waiting) before the first slot frees.
-    let gate = rig.proxy.daemon.state.core.queue.gate("claude", Some(2));
-    tokio::time::timeout(LIMIT, async {
-        while gate.load() != (2, 18) {
-            tokio::task::yield_now().await;
-        }
-    })
-    .await
-    .expect("the released requests never all reached the gate");
+    rig.proxy
+        .wait_health("2 in flight and 18 at claude's gate", |health| {
+            let claude = &health["providers"][0];
+            claude["in_flight"] == 2 && claude["gate_waiting"] == 18
+        })
+        .await;
     // Let answers go one at a time until all 20 are through.
     let mut released = 0;
     while released < 20 {
@@ -334,24 +324,22 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
         on_end: None,
     })
     .await;
-    let rig = rig(claude, "").await;
+    let rig = rig(claude, |c| c).await;
     rig.recover();
-    let mut rx = rig.proxy.daemon.state.core.quota.subscribe();
-    tokio::time::timeout(LIMIT, rx.wait_for(|s| s.state == QuotaState::Normal))
-        .await
-        .unwrap()
-        .unwrap();
+    rig.proxy
+        .wait_quota("normal", |s| s["state"] == "normal")
+        .await;
     let tasks: Vec<_> = (0..10)
         .map(|_| {
             let send = request(&rig.proxy, "claude-sonnet-5", "the same question", false).send();
             tokio::spawn(async move { send.await.unwrap().text().await.unwrap() })
         })
         .collect();
-    let mut joined = rig.proxy.daemon.state.core.coalescer.joined();
-    tokio::time::timeout(LIMIT, joined.wait_for(|n| *n == 9))
-        .await
-        .unwrap()
-        .unwrap();
+    rig.proxy
+        .wait_health("9 joined the first's call", |health| {
+            health["coalesced"] == 9
+        })
+        .await;
     gate.notify_one();
     let mut answers = Vec::new();
     for task in tasks {
@@ -365,7 +353,7 @@ async fn identical_requests_in_flight_share_one_upstream_call() {
 #[tokio::test]
 async fn a_client_that_hangs_up_leaves_the_queue() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "never")).await;
-    let rig = rig(claude, "").await;
+    let rig = rig(claude, |c| c).await;
     let response = request(
         &rig.proxy,
         "claude-opus-4-8",

@@ -7,28 +7,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pai_core::quota::{QuotaSnapshot, Source, Window};
-use pai_core::types::QuotaState;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
-use pai_e2e::proxy::{config_toml, TestProxy};
+use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 /// Upper bound for a change to show; a failure when passed, never a synchronisation.
 const LIMIT: Duration = Duration::from_secs(10);
-
-async fn wait_for(
-    rx: &mut watch::Receiver<QuotaSnapshot>,
-    what: &str,
-    pred: impl FnMut(&QuotaSnapshot) -> bool,
-) -> QuotaSnapshot {
-    tokio::time::timeout(LIMIT, rx.wait_for(pred))
-        .await
-        .unwrap_or_else(|_| panic!("quota never became {what}"))
-        .unwrap()
-        .clone()
-}
 
 /// A dashboard answering `{"usage_percent": <value>}`; each poll is reported on `polls`.
 async fn dashboard(value: Arc<AtomicU64>, polls: mpsc::UnboundedSender<()>) -> MockUpstream {
@@ -43,10 +30,9 @@ async fn dashboard(value: Arc<AtomicU64>, polls: mpsc::UnboundedSender<()>) -> M
 }
 
 fn with_dashboard(upstream: &str, dashboard: &str, dir: &std::path::Path) -> String {
-    config_toml(upstream, dir).replace(
-        "poll_url = \"\"",
-        &format!("poll_url = \"{dashboard}/api/quota\"\npoll_interval_secs = 1"),
-    )
+    ConfigBuilder::claude_only(upstream, dir)
+        .dashboard(dashboard)
+        .toml()
 }
 
 #[tokio::test]
@@ -58,27 +44,29 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_dashboard(&upstream.url(), &dash.url(), dir.path());
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
+    let mut quota = proxy.follow_quota().await;
 
-    let snapshot = wait_for(&mut rx, "normal", |s| s.state == QuotaState::Normal).await;
-    assert_eq!(snapshot.percent, Some(30.0));
-    assert_eq!(snapshot.source, Some(Source::Dashboard));
-    assert_eq!(snapshot.window, Some(Window::Dashboard));
+    let snapshot = quota.wait_for("normal", |s| s["state"] == "normal").await;
+    assert_eq!(snapshot["percent"], 30.0);
+    assert_eq!(snapshot["source"], "dashboard");
+    assert_eq!(snapshot["window"], "dashboard");
 
     for (percent, state) in [
-        (60, QuotaState::Caution),
-        (80, QuotaState::Warning),
-        (95, QuotaState::Critical),
+        (60, "caution"),
+        (80, "warning"),
+        (95, "critical"),
         // 88 is within the hysteresis below 90: still critical until it falls below 87.
-        (86, QuotaState::Warning),
+        (86, "warning"),
     ] {
         value.store(percent, Ordering::SeqCst);
-        let snapshot = wait_for(&mut rx, state.name(), |s| s.percent == Some(percent as f64)).await;
-        assert_eq!(snapshot.state, state, "at {percent}%");
+        let snapshot = quota
+            .wait_for(state, |s| s["percent"] == percent as f64)
+            .await;
+        assert_eq!(snapshot["state"], state, "at {percent}%");
     }
-    assert!(rx
-        .borrow()
-        .reason
+    assert!(quota.current["reason"]
+        .as_str()
+        .unwrap()
         .starts_with("dashboard at 86% (warning ≥ 75%)"));
 
     let health: Value = get_json(&proxy.url("/health")).await;
@@ -93,7 +81,7 @@ async fn the_state_follows_the_dashboard_and_the_state_file_matches_health() {
     assert_eq!(file["window"], "dashboard");
 
     // The history has a row per reading.
-    proxy.daemon.state.core.recorder.flush().await;
+    proxy.daemon.flush_log().await;
     let conn = pai_core::store::open(&pai_core::store::database_path(&proxy.data_dir())).unwrap();
     let history =
         pai_core::store::quota_history(&conn, chrono::Utc::now() - chrono::Duration::hours(1))
@@ -161,20 +149,20 @@ fn quota_upstream() -> impl Fn(&pai_e2e::mock::Recorded) -> Reply + Send + Sync 
 async fn rate_limit_headers_passing_through_set_the_state() {
     let upstream = MockUpstream::start(quota_upstream()).await;
     let proxy = TestProxy::start(&upstream.url()).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
-    assert_eq!(rx.borrow().state, QuotaState::Unknown);
+    let mut quota = proxy.follow_quota().await;
+    assert_eq!(quota.current["state"], "unknown");
     assert_eq!(send(&proxy, "unified").await, 200);
-    let snapshot = wait_for(&mut rx, "critical", |s| s.state == QuotaState::Critical).await;
-    assert_eq!(snapshot.window, Some(Window::FiveHour));
-    assert_eq!(snapshot.source, Some(Source::Headers));
-    assert_eq!(snapshot.percent, Some(91.0));
-    assert_eq!(snapshot.readings.len(), 2);
+    let snapshot = quota
+        .wait_for("critical", |s| s["state"] == "critical")
+        .await;
+    assert_eq!(snapshot["window"], "5h");
+    assert_eq!(snapshot["source"], "headers");
+    assert_eq!(snapshot["percent"], 91.0);
+    assert_eq!(snapshot["readings"].as_array().unwrap().len(), 2);
+    let reason = snapshot["reason"].as_str().unwrap();
     assert!(
-        snapshot
-            .reason
-            .starts_with("5h window at 91% (critical ≥ 90%), resets"),
-        "{}",
-        snapshot.reason
+        reason.starts_with("5h window at 91% (critical ≥ 90%), resets"),
+        "{reason}"
     );
 }
 
@@ -182,29 +170,22 @@ async fn rate_limit_headers_passing_through_set_the_state() {
 async fn a_429_makes_it_critical_and_its_reset_brings_it_back() {
     let upstream = MockUpstream::start(quota_upstream()).await;
     let proxy = TestProxy::start(&upstream.url()).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
-    let mut events = proxy.daemon.state.core.quota.events();
+    let mut quota = proxy.follow_quota().await;
+    assert_eq!(quota.current["state"], "unknown");
     assert_eq!(send(&proxy, "429").await, 429);
-    let snapshot = wait_for(&mut rx, "critical", |s| s.state == QuotaState::Critical).await;
-    assert!(snapshot.rate_limited_until.is_some());
-    assert!(snapshot.reason.contains("429"), "{}", snapshot.reason);
-    // retry-after: 1 — the state drops back as soon as the reset passes.
-    let snapshot = wait_for(&mut rx, "unknown again", |s| {
-        s.state != QuotaState::Critical
-    })
-    .await;
-    assert_eq!(snapshot.state, QuotaState::Unknown);
-    assert_eq!(snapshot.rate_limited_until, None);
-    let up = events.recv().await.unwrap();
-    assert_eq!(
-        (up.from, up.to),
-        (QuotaState::Unknown, QuotaState::Critical)
+    // Announced as it happens: critical, then — retry-after: 1 — back as soon as the
+    // reset passes.
+    let snapshot = quota
+        .wait_for("critical", |s| s["state"] == "critical")
+        .await;
+    assert!(snapshot["rate_limited_until"].is_string());
+    assert!(
+        snapshot["reason"].as_str().unwrap().contains("429"),
+        "{snapshot}"
     );
-    let down = events.recv().await.unwrap();
-    assert_eq!(
-        (down.from, down.to),
-        (QuotaState::Critical, QuotaState::Unknown)
-    );
+    let snapshot = quota.next().await;
+    assert_eq!(snapshot["state"], "unknown", "{snapshot}");
+    assert_eq!(snapshot["rate_limited_until"], Value::Null);
 }
 
 /// Collects every log line of this test (current-thread runtime: all tasks log here).
@@ -238,21 +219,26 @@ async fn a_dashboard_that_is_down_is_logged_once_and_headers_still_work() {
     let dir = tempfile::tempdir().unwrap();
     let text = with_dashboard(&upstream.url(), &dash.url(), dir.path());
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
+    let mut quota = proxy.follow_quota().await;
 
     for _ in 0..3 {
         tokio::time::timeout(LIMIT, polled.recv()).await.unwrap();
     }
     assert_eq!(send(&proxy, "unified").await, 200);
-    let snapshot = wait_for(&mut rx, "critical", |s| s.state == QuotaState::Critical).await;
-    assert_eq!(snapshot.window, Some(Window::FiveHour));
+    let snapshot = quota
+        .wait_for("critical", |s| s["state"] == "critical")
+        .await;
+    assert_eq!(snapshot["window"], "5h");
 
     // The dashboard recovers: logged once more, and its reading joins.
     value.store(20, Ordering::SeqCst);
-    wait_for(&mut rx, "with a dashboard reading", |s| {
-        s.readings.iter().any(|r| r.window == Window::Dashboard)
-    })
-    .await;
+    quota
+        .wait_for("with a dashboard reading", |s| {
+            s["readings"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["window"] == "dashboard"))
+        })
+        .await;
 
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert_eq!(
@@ -283,20 +269,21 @@ async fn the_opt_in_usage_endpoint_is_read_with_claude_codes_token() {
         .to_string(),
     )
     .unwrap();
-    let text = config_toml(&upstream.url(), dir.path()).replace(
-        "poll_url = \"\"",
-        &format!(
-            "poll_url = \"\"\nusage_api = true\nusage_api_url = \"{}/api/oauth/usage\"\ncredentials_file = \"{}\"",
-            usage.url(),
-            credentials.display()
-        ),
-    );
+    let usage_url = format!("{}/api/oauth/usage", usage.url());
+    let text = ConfigBuilder::claude_only(&upstream.url(), dir.path())
+        .quota(|q| {
+            q.usage_api = Some(true);
+            q.usage_api_url = Some(usage_url);
+            q.credentials_file = Some(credentials.display().to_string());
+        })
+        .toml();
     let proxy = TestProxy::start_with(&text, dir).await;
-    let mut rx = proxy.daemon.state.core.quota.subscribe();
-    let snapshot = wait_for(&mut rx, "caution", |s| s.state == QuotaState::Caution).await;
-    assert_eq!(snapshot.percent, Some(64.0));
-    assert_eq!(snapshot.source, Some(Source::UsageApi));
-    assert_eq!(snapshot.window, Some(Window::FiveHour));
+    let snapshot = proxy
+        .wait_quota("caution", |s| s["state"] == "caution")
+        .await;
+    assert_eq!(snapshot["percent"], 64.0);
+    assert_eq!(snapshot["source"], "usage_api");
+    assert_eq!(snapshot["window"], "5h");
     let seen = &usage.requests()[0];
     assert_eq!(seen.uri, "/api/oauth/usage");
     assert_eq!(

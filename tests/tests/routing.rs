@@ -7,16 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pai_core::router::Mode;
-use pai_core::types::QuotaState;
 use pai_e2e::clients::{run_claude, run_python};
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Recorded, Reply};
 use pai_e2e::openai::agent_reply;
-use pai_e2e::proxy::{routing_toml, TestProxy};
+use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
 
-const LIMIT: Duration = Duration::from_secs(10);
 const FALLBACK_KEY: &str = "fallback-own-key-123";
 
 struct Rig {
@@ -34,13 +32,11 @@ async fn rig(
     let local = MockUpstream::start(|req| agent_reply(req, "Hello from the local model")).await;
     let fallback = MockUpstream::start(|req| agent_reply(req, "Hello from the fallback")).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = routing_toml(
-        &claude.url(),
-        &local.url(),
-        &fallback.url(),
-        dashboard.map(|d| d.url()).as_deref(),
-        dir.path(),
-    );
+    let mut config = ConfigBuilder::seed(&claude.url(), &local.url(), &fallback.url(), dir.path());
+    if let Some(dashboard) = dashboard {
+        config = config.dashboard(&dashboard.url());
+    }
+    let text = config.toml();
     let proxy =
         TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", FALLBACK_KEY)]).await;
     Rig {
@@ -61,7 +57,7 @@ fn chat_requests(mock: &MockUpstream) -> Vec<Recorded> {
 #[tokio::test]
 async fn the_anthropic_sdk_streams_a_tool_round_trip_from_an_openai_backend() {
     let rig = rig(|req| anthropic_reply(req, "claude"), None).await;
-    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
+    rig.proxy.set_mode("local-only").await;
     let output = run_python("sdk_tools.py", &[&format!("http://{}", rig.proxy.addr())]).await;
     assert!(
         output.status.success(),
@@ -111,7 +107,7 @@ async fn the_anthropic_sdk_streams_a_tool_round_trip_from_an_openai_backend() {
 #[tokio::test]
 async fn claude_code_completes_a_bash_round_trip_on_a_local_model() {
     let rig = rig(|req| anthropic_reply(req, "claude"), None).await;
-    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
+    rig.proxy.set_mode("local-only").await;
     let output = run_claude(
         &format!("http://{}", rig.proxy.addr()),
         "run the marker command with Bash",
@@ -175,7 +171,7 @@ async fn the_seed_routing_table_holds_as_the_quota_moves() {
     let value = Arc::new(AtomicU64::new(10));
     let dash = dashboard(value.clone()).await;
     let rig = rig(|req| anthropic_reply(req, "claude answer"), Some(&dash)).await;
-    let mut rx = rig.proxy.daemon.state.core.quota.subscribe();
+    let mut quota = rig.proxy.follow_quota().await;
     let requests = [
         (
             "claude-haiku-4-5-20251001",
@@ -192,27 +188,21 @@ async fn the_seed_routing_table_holds_as_the_quota_moves() {
     let table = [
         (
             10,
-            QuotaState::Normal,
+            "normal",
             ["claude:haiku", "claude:sonnet", "claude:opus"],
         ),
-        (
-            60,
-            QuotaState::Caution,
-            ["local", "claude:sonnet", "claude:sonnet"],
-        ),
-        (80, QuotaState::Warning, ["local", "local", "local"]),
+        (60, "caution", ["local", "claude:sonnet", "claude:sonnet"]),
+        (80, "warning", ["local", "local", "local"]),
         // Complex work in critical waits for the quota (max_wait_secs = 2 here), then local.
-        (95, QuotaState::Critical, ["local", "local", "local"]),
+        (95, "critical", ["local", "local", "local"]),
     ];
     for (percent, state, routes) in table {
         value.store(percent, Ordering::SeqCst);
-        tokio::time::timeout(
-            LIMIT,
-            rx.wait_for(|s| s.state == state && s.percent == Some(percent as f64)),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("quota never reached {state:?}"))
-        .unwrap();
+        quota
+            .wait_for(state, |s| {
+                s["state"] == state && s["percent"] == percent as f64
+            })
+            .await;
         for ((model, prompt, complexity), route) in requests.iter().zip(routes) {
             let (claude_before, local_before) =
                 (rig.claude.requests().len(), chat_requests(&rig.local).len());
@@ -221,7 +211,7 @@ async fn the_seed_routing_table_holds_as_the_quota_moves() {
             let headers = response.headers().clone();
             assert_eq!(headers["x-pai-route"], route, "{percent}% {complexity}");
             assert_eq!(headers["x-pai-complexity"], *complexity);
-            assert_eq!(headers["x-pai-quota-state"], state.name());
+            assert_eq!(headers["x-pai-quota-state"], state);
             let body: Value = response.json().await.unwrap();
             if route.starts_with("claude") {
                 assert_eq!(rig.claude.requests().len(), claude_before + 1);
@@ -339,7 +329,7 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
     .await;
     let tools = json!([{"name": "Bash", "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}}}]);
     // Turn 1 on the local model.
-    rig.proxy.daemon.state.core.mode.set(Mode::LocalOnly);
+    rig.proxy.set_mode("local-only").await;
     let first: Value = client()
         .post(rig.proxy.url("/v1/messages"))
         .json(
@@ -355,7 +345,7 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
         .unwrap();
     assert_eq!(first["content"][0]["type"], "tool_use");
     // Turn 2 back on Claude, thinking still on, with the local model's turn in history.
-    rig.proxy.daemon.state.core.mode.set(Mode::Auto);
+    rig.proxy.set_mode("auto").await;
     let response = client()
         .post(rig.proxy.url("/v1/messages"))
         .header("x-api-key", "sk-ant-client-key")

@@ -4,9 +4,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use pai_e2e::binary::repo_root;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::mock::{anthropic_reply, MockUpstream};
 use pai_e2e::openai::agent_reply;
-use pai_e2e::proxy::{routing_toml, TestProxy};
+use pai_e2e::proxy::TestProxy;
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -20,23 +21,14 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "# kept comment\n{}",
-        routing_toml(
-            &claude.url(),
-            &local.url(),
-            &local.url(),
-            Some(&dashboard.url()),
-            dir.path()
-        )
+        ConfigBuilder::seed(&claude.url(), &local.url(), &local.url(), dir.path())
+            .dashboard(&dashboard.url())
+            .toml()
     );
     let proxy = TestProxy::start_with_env(&text, dir, &[("PAI_TEST_FALLBACK_KEY", "k")]).await;
-    let mut quota = proxy.daemon.state.core.quota.subscribe();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        quota.wait_for(|s| s.percent.is_some()),
-    )
-    .await
-    .unwrap()
-    .unwrap();
+    proxy
+        .wait_quota("a reading", |s| s["percent"].is_number())
+        .await;
     // Some traffic for the overview: a chore, a medium task, a complex one.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for (model, prompt) in [
@@ -52,7 +44,7 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
             .unwrap();
         assert_eq!(response.status(), 200);
     }
-    proxy.daemon.state.core.recorder.flush().await;
+    proxy.daemon.flush_log().await;
     let token = std::fs::read_to_string(proxy.data_dir().join("admin-token")).unwrap();
     let shots = std::env::var("PAI_SCREENSHOTS").unwrap_or_default();
     let output = tokio::process::Command::new("node")
@@ -86,11 +78,12 @@ async fn the_settings_page_edits_validates_saves_and_previews() {
         saved.contains("simple = [\"local\", \"fallback\"]"),
         "{saved}"
     );
-    assert_eq!(proxy.daemon.state.core.mode.get().name(), "local-only");
+    let (_, mode) = proxy.admin("GET", "/api/mode", None).await;
+    assert_eq!(mode["mode"], "local-only");
     assert_eq!(seen["providersNotified"], false);
     assert!(
         saved.contains("[notifications]\nproviders = false"),
         "{saved}"
     );
-    assert!(!proxy.daemon.state.config().notifications.providers);
+    assert_eq!(proxy.config().await["notifications"]["providers"], false);
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use pai_e2e::anthropic;
 use pai_e2e::binary::Running;
+use pai_e2e::config::ConfigBuilder;
 use pai_e2e::faults::{Fault, FaultyUpstream, RawRequest};
 use pai_e2e::http::{client, get_json};
 use pai_e2e::mock::MockUpstream;
@@ -143,42 +144,19 @@ async fn two_hundred_requests_through_every_fault_leave_nothing_behind() {
     let upstream = FaultyUpstream::start(script).await;
     let fallback = MockUpstream::start(|req| agent_reply(req, "the fallback answered")).await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[quota]
-poll_url = ""
-state_file = "{state}"
-[[providers]]
-name = "claude"
-kind = "anthropic"
-base_url = "{claude}"
-pass_client_credentials = true
-idle_timeout_secs = 1
-[[providers]]
-name = "fallback"
-kind = "openai"
-base_url = "{fallback}/v1"
-model = "fallback-model"
-[queue]
-retry_attempts = 1
-[routing]
-fallback = ["fallback"]
-breaker_failures = 5
-breaker_cooldown_secs = 1
-[routing.matrix]
-normal   = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-caution  = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-warning  = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-critical = {{ simple = ["claude"], medium = ["claude"], complex = ["claude"] }}
-"#,
-        state = dir.path().join("quota-state.json").display(),
-        claude = upstream.url(),
-        fallback = fallback.url(),
-    );
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, config).unwrap();
+    let path = ConfigBuilder::new(dir.path())
+        .claude(&upstream.url())
+        .provider_set("claude", json!({"idle_timeout_secs": 1}))
+        .openai("fallback", &format!("{}/v1", fallback.url()), |p| {
+            p.model = Some("fallback-model".to_owned())
+        })
+        .everywhere(&["claude"])
+        .fallback(&["fallback"])
+        .routing(|r| {
+            r.breaker_failures = Some(5);
+            r.breaker_cooldown_secs = Some(1);
+        })
+        .write(dir.path());
     let running = Running::start(&path, &dir.path().join("data"), &[]);
     let base = running.url("");
     let resting_tasks = get_json(&running.url("/health")).await["tasks"]

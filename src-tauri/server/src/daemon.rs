@@ -238,6 +238,11 @@ impl Daemon {
         })
     }
 
+    /// Waits until every request-log row recorded so far is written.
+    pub async fn flush_log(&self) {
+        self.state.core.recorder.flush().await;
+    }
+
     /// The app window's way in.
     pub fn door(&self) -> Door {
         Door {

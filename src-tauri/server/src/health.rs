@@ -22,6 +22,9 @@ pub struct HealthResponse {
     /// Client connections open now.
     #[serde(default)]
     pub connections: usize,
+    /// Requests that shared an identical request's upstream call, so far.
+    #[serde(default)]
+    pub coalesced: usize,
     /// Tasks alive in the runtime (a number that returns to its resting value when
     /// nothing is in flight: a leak shows as growth).
     #[serde(default)]
@@ -46,6 +49,11 @@ pub struct ProviderHealth {
     /// The configured context window, else the one the server reported.
     pub context_window: Option<u32>,
     pub qualification: Option<pai_core::providers::qualify::Qualification>,
+    /// Requests in flight there now, and waiting at its gate (`max_concurrent`).
+    #[serde(default)]
+    pub in_flight: usize,
+    #[serde(default)]
+    pub gate_waiting: usize,
 }
 
 pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
@@ -55,6 +63,7 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         .iter()
         .map(|p| {
             let report = state.core.health.report(&p.name);
+            let (in_flight, gate_waiting) = state.core.queue.load(&p.name).unwrap_or_default();
             ProviderHealth {
                 name: p.name.clone(),
                 kind: p.kind.to_string(),
@@ -68,6 +77,8 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
                     .or_else(|| report.info.as_ref().and_then(|i| i.context_window)),
                 models: report.info,
                 qualification: report.qualification,
+                in_flight,
+                gate_waiting,
             }
         })
         .collect();
@@ -86,6 +97,7 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         mode: state.core.mode.get(),
         queue_waiting: *state.core.queue.waiting().borrow(),
         connections: state.connections.open(),
+        coalesced: *state.core.coalescer.joined().borrow(),
         tasks: tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks(),

@@ -117,7 +117,7 @@ async fn main() {
 async fn jobs_bench(quick: bool) {
     let upstream = MockUpstream::start(|req| anthropic_reply(req, "job")).await;
     let dir = tempfile::tempdir().unwrap();
-    let text = pai_e2e::proxy::config_toml(&upstream.url(), dir.path());
+    let text = pai_e2e::config::ConfigBuilder::claude_only(&upstream.url(), dir.path()).toml();
     let proxy = TestProxy::start_with(&text, dir).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let n = if quick { 100 } else { 1000 };
@@ -143,10 +143,24 @@ async fn jobs_bench(quick: bool) {
     // provider directly.
     let upstream2 = MockUpstream::start(|req| anthropic_reply(req, "x")).await;
     let dir = tempfile::tempdir().unwrap();
-    let queued = pai_e2e::proxy::config_toml(&upstream2.url(), dir.path()).replace(
-        "normal   = { simple = [\"claude:haiku\"], medium = [\"claude:sonnet\"]",
-        "normal   = { simple = [\"claude:haiku\"], medium = [\"queue\", \"claude:sonnet\"]",
-    );
+    let queued = pai_e2e::config::ConfigBuilder::claude_only(&upstream2.url(), dir.path())
+        .matrix(&[
+            (
+                "normal",
+                [
+                    &["claude:haiku"],
+                    &["queue", "claude:sonnet"],
+                    &["claude:opus"],
+                ],
+            ),
+            (
+                "caution",
+                [&["claude"], &["claude:sonnet"], &["claude:sonnet"]],
+            ),
+            ("warning", [&["claude"], &["claude"], &["claude"]]),
+            ("critical", [&["claude"], &["claude"], &["queue", "claude"]]),
+        ])
+        .toml();
     let queue_proxy = TestProxy::start_with(&queued, dir).await;
     let plain_proxy = TestProxy::start(&upstream2.url()).await;
     let rounds = if quick { 300 } else { 3000 };

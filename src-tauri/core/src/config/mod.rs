@@ -8,7 +8,7 @@ mod classify;
 pub mod edit;
 mod net;
 mod notifications;
-mod raw;
+pub mod raw;
 mod validate;
 mod view;
 

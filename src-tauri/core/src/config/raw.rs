@@ -7,6 +7,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Written back (the test kit builds configs from these), a section left as it is by
+/// default is left out.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
@@ -17,11 +23,11 @@ pub struct RawConfig {
     pub providers: Option<Vec<RawProvider>>,
     #[serde(default)]
     pub routing: RawRouting,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub classify: super::ClassifyRules,
     #[serde(default)]
     pub queue: RawQueue,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub notifications: super::NotifySettings,
 }
 
@@ -61,7 +67,7 @@ pub struct RawQuota {
     pub poll_interval_secs: Option<u64>,
     pub usage_pointer: Option<String>,
     pub state_file: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub thresholds: RawThresholds,
     pub dashboard_timeout_secs: Option<u64>,
     pub dashboard_ttl_secs: Option<u64>,
@@ -72,7 +78,7 @@ pub struct RawQuota {
     pub credentials_file: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawThresholds {
     pub caution: Option<f64>,
@@ -116,7 +122,7 @@ pub struct RawAnthropicProvider {
     pub api_key_env: Option<String>,
     pub model: Option<String>,
     pub context_window: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tiers: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
     /// Longest silence allowed once an answer has begun.
@@ -137,7 +143,7 @@ pub struct RawOpenAiProvider {
     pub api_key_env: Option<String>,
     pub model: Option<String>,
     pub context_window: Option<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tiers: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
     /// Longest silence allowed once an answer has begun.

@@ -80,6 +80,16 @@ impl Queue {
         }
     }
 
+    /// Requests in flight at `provider` and waiting at its gate, if it has a gate.
+    pub fn load(&self, provider: &str) -> Option<(usize, usize)> {
+        let gates = self
+            .inner
+            .gates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        gates.get(provider).map(|(_, gate)| gate.load())
+    }
+
     pub fn waiting(&self) -> watch::Receiver<usize> {
         self.inner.waiting.0.subscribe()
     }
