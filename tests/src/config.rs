@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use pai_core::config::raw::{
-    RawAnthropicProvider, RawConfig, RawOpenAiProvider, RawProvider, RawQueue, RawQuota,
-    RawRouting, RawServer,
-};
+use pai_core::config::raw::{RawConfig, RawProvider, RawQueue, RawQuota, RawRouting, RawServer};
+use pai_core::config::ProviderKind;
 
 /// A config under construction. Starts on loopback with a random port, polling off, the
 /// state file in the test's dir, one attempt per target (no retries unless a test asks).
@@ -116,32 +114,33 @@ impl ConfigBuilder {
     }
 
     pub fn anthropic(
-        mut self,
+        self,
         name: &str,
         base_url: &str,
-        edit: impl FnOnce(&mut RawAnthropicProvider),
+        edit: impl FnOnce(&mut RawProvider),
     ) -> ConfigBuilder {
-        let mut provider: RawAnthropicProvider = serde_json::from_value(serde_json::json!({
-            "name": name, "base_url": base_url
-        }))
-        .unwrap();
-        edit(&mut provider);
-        self.providers().push(RawProvider::Anthropic(provider));
-        self
+        self.provider(name, ProviderKind::Anthropic, base_url, edit)
     }
 
     pub fn openai(
-        mut self,
+        self,
         name: &str,
         base_url: &str,
-        edit: impl FnOnce(&mut RawOpenAiProvider),
+        edit: impl FnOnce(&mut RawProvider),
     ) -> ConfigBuilder {
-        let mut provider: RawOpenAiProvider = serde_json::from_value(serde_json::json!({
-            "name": name, "base_url": base_url
-        }))
-        .unwrap();
+        self.provider(name, ProviderKind::OpenAi, base_url, edit)
+    }
+
+    fn provider(
+        mut self,
+        name: &str,
+        kind: ProviderKind,
+        base_url: &str,
+        edit: impl FnOnce(&mut RawProvider),
+    ) -> ConfigBuilder {
+        let mut provider = RawProvider::new(name, kind, base_url);
         edit(&mut provider);
-        self.providers().push(RawProvider::Openai(provider));
+        self.providers().push(provider);
         self
     }
 
@@ -153,7 +152,7 @@ impl ConfigBuilder {
     /// `{"idle_timeout_secs": 1}`.
     pub fn provider_set(mut self, name: &str, fields: serde_json::Value) -> ConfigBuilder {
         for provider in self.providers() {
-            if provider.name() != name {
+            if provider.name != name {
                 continue;
             }
             let mut value = serde_json::to_value(&*provider).unwrap();

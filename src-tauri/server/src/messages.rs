@@ -27,16 +27,45 @@ pub async fn count_tokens(State(state): State<ProxyState>, request: Request) -> 
     routed(state, request, true).await
 }
 
-async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response {
+/// A request read whole, with its log record begun.
+struct Arrived {
+    started: Instant,
+    parts: http::request::Parts,
+    path_and_query: String,
+    body: bytes::Bytes,
+    record: RequestRecord,
+}
+
+/// Reads the request's body; a body the proxy cannot take is answered (and logged) here.
+async fn arrive(state: &ProxyState, request: Request) -> Result<Arrived, Response> {
     let started = Instant::now();
     let (parts, body) = request.into_parts();
-    let path_and_query = path_and_query(&parts.uri);
     let mut record = RequestRecord::new(parts.method.as_str(), parts.uri.path());
     let body = match read_body(&parts.headers, body).await {
         Ok(body) => body,
-        Err(error) => return reject(&state, record, started, error),
+        Err(error) => return Err(reject(state, record, started, error)),
     };
     record.request_bytes = body.len() as u64;
+    Ok(Arrived {
+        started,
+        path_and_query: path_and_query(&parts.uri),
+        parts,
+        body,
+        record,
+    })
+}
+
+async fn routed(state: ProxyState, request: Request, is_count: bool) -> Response {
+    let Arrived {
+        started,
+        parts,
+        path_and_query,
+        body,
+        mut record,
+    } = match arrive(&state, request).await {
+        Ok(arrived) => arrived,
+        Err(response) => return response,
+    };
     if let Some(jobs) = &state.core.jobs {
         jobs.offer_credentials(&credentials_of(&parts.headers));
     }
@@ -75,15 +104,16 @@ pub(super) fn respond(answer: Answer, pending: Pending) -> Response {
 
 /// Any other `/v1/*` request: passed through to Anthropic's provider as is.
 pub async fn passthrough(State(state): State<ProxyState>, request: Request) -> Response {
-    let started = Instant::now();
-    let (parts, body) = request.into_parts();
-    let path_and_query = path_and_query(&parts.uri);
-    let mut record = RequestRecord::new(parts.method.as_str(), parts.uri.path());
-    let body = match read_body(&parts.headers, body).await {
-        Ok(body) => body,
-        Err(error) => return reject(&state, record, started, error),
+    let Arrived {
+        started,
+        parts,
+        path_and_query,
+        body,
+        record,
+    } = match arrive(&state, request).await {
+        Ok(arrived) => arrived,
+        Err(response) => return response,
     };
-    record.request_bytes = body.len() as u64;
     let answer = pipeline::pass_through(
         &state.core,
         parts.method.clone(),

@@ -87,37 +87,16 @@ pub struct RawThresholds {
     pub hysteresis: Option<f64>,
 }
 
-/// One `[[providers]]` entry; `kind` selects the variant, so the config has the
-/// same shape as the provider code.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum RawProvider {
-    Anthropic(RawAnthropicProvider),
-    Openai(RawOpenAiProvider),
-}
-
-impl RawProvider {
-    pub fn name(&self) -> &str {
-        match self {
-            RawProvider::Anthropic(p) => &p.name,
-            RawProvider::Openai(p) => &p.name,
-        }
-    }
-}
-
+/// One `[[providers]]` entry; `kind` selects the provider code that serves it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAnthropicProvider {
+pub struct RawProvider {
     pub name: String,
-    /// Whether it can call tools (default true); requests with tools skip it otherwise.
-    pub supports_tools: Option<bool>,
-    /// Whether it reads images (default true).
-    pub supports_images: Option<bool>,
-    /// Requests in flight at once (unlimited when absent).
-    pub max_concurrent: Option<usize>,
+    /// `anthropic` (the Messages API) or `openai` (Chat Completions).
+    pub kind: super::ProviderKind,
     pub base_url: String,
-    /// Forward the client's own `x-api-key` / `authorization` to this provider.
-    /// Defaults to true only for Anthropic's own API.
+    /// Forward the client's own `x-api-key` / `authorization` to this provider (kind
+    /// `anthropic` only). Defaults to true only for Anthropic's own API.
     pub pass_client_credentials: Option<bool>,
     pub api_key_env: Option<String>,
     pub model: Option<String>,
@@ -127,27 +106,33 @@ pub struct RawAnthropicProvider {
     pub timeout_secs: Option<u64>,
     /// Longest silence allowed once an answer has begun.
     pub idle_timeout_secs: Option<u64>,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawOpenAiProvider {
-    pub name: String,
+    /// Requests in flight at once (unlimited when absent).
+    pub max_concurrent: Option<usize>,
     /// Whether it can call tools (default true); requests with tools skip it otherwise.
     pub supports_tools: Option<bool>,
     /// Whether it reads images (default true).
     pub supports_images: Option<bool>,
-    /// Requests in flight at once (unlimited when absent).
-    pub max_concurrent: Option<usize>,
-    pub base_url: String,
-    pub api_key_env: Option<String>,
-    pub model: Option<String>,
-    pub context_window: Option<u32>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tiers: BTreeMap<String, String>,
-    pub timeout_secs: Option<u64>,
-    /// Longest silence allowed once an answer has begun.
-    pub idle_timeout_secs: Option<u64>,
+}
+
+impl RawProvider {
+    /// A provider of `kind` with only its name and address set.
+    pub fn new(name: &str, kind: super::ProviderKind, base_url: &str) -> RawProvider {
+        RawProvider {
+            name: name.to_owned(),
+            kind,
+            base_url: base_url.to_owned(),
+            pass_client_credentials: None,
+            api_key_env: None,
+            model: None,
+            context_window: None,
+            tiers: BTreeMap::new(),
+            timeout_secs: None,
+            idle_timeout_secs: None,
+            max_concurrent: None,
+            supports_tools: None,
+            supports_images: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

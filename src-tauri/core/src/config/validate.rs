@@ -398,7 +398,7 @@ fn providers(
     let mut out = Vec::new();
     for (i, provider) in raw.iter().enumerate() {
         let key = |field: &str| format!("providers[{i}].{field}");
-        let name = provider.name();
+        let name = provider.name.as_str();
         if name.is_empty()
             || !name
                 .chars()
@@ -414,41 +414,33 @@ fn providers(
                 &format!("is already the name of providers[{first}]"),
             );
         }
-        let (max_concurrent, supports_tools, supports_images) = match provider {
-            RawProvider::Anthropic(p) => (p.max_concurrent, p.supports_tools, p.supports_images),
-            RawProvider::Openai(p) => (p.max_concurrent, p.supports_tools, p.supports_images),
-        };
-        if max_concurrent == Some(0) {
+        if provider.max_concurrent == Some(0) {
             problems.add(
                 key("max_concurrent"),
                 0,
                 "must be at least 1 (leave it out for no limit)",
             );
         }
-        let (kind, base_url, api_key_env, model, context_window, tiers, pass) = match provider {
-            RawProvider::Anthropic(p) => (
-                ProviderKind::Anthropic,
-                &p.base_url,
-                &p.api_key_env,
-                &p.model,
-                p.context_window,
-                &p.tiers,
-                p.pass_client_credentials,
-            ),
-            RawProvider::Openai(p) => (
-                ProviderKind::OpenAi,
-                &p.base_url,
-                &p.api_key_env,
-                &p.model,
-                p.context_window,
-                &p.tiers,
-                Some(false),
-            ),
+        let kind = provider.kind;
+        if kind == ProviderKind::OpenAi && provider.pass_client_credentials.is_some() {
+            problems.add(
+                key("pass_client_credentials"),
+                provider.pass_client_credentials,
+                "is for kind = \"anthropic\" only (an OpenAI-compatible API never gets the client's key)",
+            );
+        }
+        let pass = match kind {
+            ProviderKind::Anthropic => provider.pass_client_credentials,
+            ProviderKind::OpenAi => Some(false),
         };
-        let (timeout_secs, idle_timeout_secs) = match provider {
-            RawProvider::Anthropic(p) => (p.timeout_secs, p.idle_timeout_secs),
-            RawProvider::Openai(p) => (p.timeout_secs, p.idle_timeout_secs),
-        };
+        let (base_url, api_key_env, model, context_window, tiers) = (
+            &provider.base_url,
+            &provider.api_key_env,
+            &provider.model,
+            provider.context_window,
+            &provider.tiers,
+        );
+        let (timeout_secs, idle_timeout_secs) = (provider.timeout_secs, provider.idle_timeout_secs);
         let Some(base_url) = http_url(&key("base_url"), base_url, problems) else {
             continue;
         };
@@ -494,9 +486,9 @@ fn providers(
             tiers: tiers.clone(),
             timeout: Duration::from_secs(timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(idle_timeout_secs.max(1)),
-            max_concurrent: max_concurrent.filter(|n| *n > 0),
-            supports_tools: supports_tools.unwrap_or(true),
-            supports_images: supports_images.unwrap_or(true),
+            max_concurrent: provider.max_concurrent.filter(|n| *n > 0),
+            supports_tools: provider.supports_tools.unwrap_or(true),
+            supports_images: provider.supports_images.unwrap_or(true),
         });
     }
     out
