@@ -1,5 +1,7 @@
 //! Small filesystem helpers shared by the config, quota state file, admin token and the
 //! stores: atomic writes, and data that stays private to the user (0700 / 0600).
+//!
+//! Imports nothing of the crate.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

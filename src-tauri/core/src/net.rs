@@ -1,5 +1,7 @@
 //! The HTTP client the core reaches every upstream with, and how its errors are told:
 //! without URLs, which could carry a key in a query string.
+//!
+//! Imports nothing of the crate.
 
 /// The HTTP client used for every upstream: no overall timeout (streams can run for
 /// minutes; time to headers and silences are bounded per provider), no automatic

@@ -4,6 +4,8 @@
 //! Quota state changes (up and down) say what changed and what routing does now. A value
 //! wobbling across a threshold does not storm: after a notification of a kind, the next
 //! waits out the debounce window, and only the latest state is told then.
+//!
+//! Imports: `config`, `quota`, `types`.
 
 use std::time::{Duration, Instant};
 

@@ -5,6 +5,8 @@
 //! Code sends background chores to Haiku), extended thinking, input size, tools, and
 //! keywords of the latest user text. Start-up probes and "Warmup" requests are simple.
 //! Every decision carries its reason.
+//!
+//! Imports: `config` (the rules), `types`, `wire`; nothing that routes or sends.
 
 mod facts;
 

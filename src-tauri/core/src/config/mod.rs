@@ -3,6 +3,9 @@
 //! Loading has two stages (see [`raw`] and [`validate`]): serde reads the file into raw
 //! structs that reject unknown keys, then validation checks every value and produces the
 //! types the rest of the program uses. Every error names the key and the value at fault.
+//!
+//! The bottom layer: imports `types` and `fsutil` only, no domain module — each
+//! section's settings type lives here, and the modules that act on it import it.
 
 mod classify;
 pub mod edit;

@@ -4,6 +4,9 @@
 //! A provider answers with an [`Upstream`]: a response head and a body already in
 //! Anthropic's format (passed through or translated), not yet sent to the client, so the
 //! router can still fail over on its status.
+//!
+//! Imports: `config`, `translate`, `wire`, `net`; never the router or the pipeline (they
+//! call providers, not the other way).
 
 pub mod anthropic;
 mod health;

@@ -1,6 +1,8 @@
 //! The request queue: waiting for quota instead of failing, per-provider concurrency in
 //! priority order, and retries with backoff. Async jobs are kept by the store and run by
 //! the pipeline.
+//!
+//! Imports: `config`, `quota` (to wait for it), `types`.
 
 pub mod backoff;
 mod gate;

@@ -5,6 +5,9 @@
 //! endpoint. [`tracker`] merges them into one [`QuotaSnapshot`]; [`monitor`] publishes it on
 //! a `watch` that every consumer (router, tray, `/health`) reads, writes it to the state
 //! file, and emits a [`QuotaEvent`] on every change of state.
+//!
+//! Imports: `config`, `store` (the history), `net`, `fsutil`, `types`; never providers
+//! or the router: the pipeline hands it the responses it reads.
 
 mod burn;
 mod dashboard;

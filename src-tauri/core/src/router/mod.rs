@@ -4,6 +4,9 @@
 //! take the request (breaker open, context too small, no key) are filtered out with the
 //! reason. Predictive step-down routes as if one state higher when the quota is projected
 //! to run out before its reset. Modes switch it all at run time.
+//!
+//! Imports: `config`, `classify`, `providers` (health, breakers), `quota` (the snapshot),
+//! `types`; decides only — it sends nothing.
 
 mod fixup;
 mod mode;

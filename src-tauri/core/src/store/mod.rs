@@ -3,6 +3,9 @@
 //! One database file in the data dir, WAL mode, schema versions applied in order on open.
 //! Hot-path writes (the request log) go through a bounded channel to a writer thread that
 //! owns its own connection, so a slow disk never stalls a proxied request.
+//!
+//! All the SQL is here. Imports `fsutil` only: the store keeps records, it does not
+//! know what they mean.
 
 pub mod jobs;
 mod migrations;

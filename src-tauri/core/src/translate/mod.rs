@@ -4,6 +4,8 @@
 //! turns a completion back into a Message; [`stream`] turns a completion stream into a
 //! valid Anthropic event sequence however the backend fragments it. [`tokens`] estimates
 //! `count_tokens` for targets that cannot count.
+//!
+//! Imports `wire` only: pure functions over JSON and bytes, tested without a network.
 
 #[cfg(test)]
 mod properties;
