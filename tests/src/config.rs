@@ -94,7 +94,11 @@ impl ConfigBuilder {
             .matrix(&[
                 (
                     "normal",
-                    [&["claude:haiku"], &["claude:sonnet"], &["claude:opus"]],
+                    [
+                        &["claude:haiku"],
+                        &["claude:sonnet"],
+                        &["claude:opus", "claude:sonnet"],
+                    ],
                 ),
                 (
                     "caution",
@@ -199,12 +203,14 @@ impl ConfigBuilder {
         self
     }
 
-    /// Polls `{dashboard}/api/quota` every second.
+    /// Polls `{dashboard}/api/quota` every second (the percent at `/usage_percent`, the
+    /// window's reset, when it says, at `/resets_at`).
     pub fn dashboard(self, dashboard: &str) -> ConfigBuilder {
         let url = format!("{dashboard}/api/quota");
         self.quota(|q| {
             q.poll_url = Some(url);
             q.poll_interval_secs = Some(1);
+            q.reset_pointer = Some("/resets_at".to_owned());
         })
     }
 

@@ -57,10 +57,22 @@ struct Rig {
 }
 
 async fn rig(claude: MockUpstream, edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder) -> Rig {
+    rig_resetting_in(claude, 60_000, edit).await
+}
+
+async fn rig_resetting_in(
+    claude: MockUpstream,
+    reset_in_ms: u32,
+    edit: impl FnOnce(ConfigBuilder) -> ConfigBuilder,
+) -> Rig {
     let quota = Arc::new(AtomicU64::new(95));
     let value = quota.clone();
+    // The dashboard says when its window resets: a minute from now, always — soon enough
+    // for a `queue` target to hold (max_wait_secs is 300 here unless a test says less).
+    let reset_in = chrono::Duration::milliseconds(i64::from(reset_in_ms));
     let dashboard = MockUpstream::start(move |_| {
-        Reply::json(json!({"usage_percent": value.load(Ordering::SeqCst)}))
+        let resets_at = (chrono::Utc::now() + reset_in).to_rfc3339();
+        Reply::json(json!({"usage_percent": value.load(Ordering::SeqCst), "resets_at": resets_at}))
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -177,7 +189,8 @@ async fn a_held_stream_is_kept_alive_with_pings_then_streams_the_answer() {
 #[tokio::test]
 async fn past_the_max_wait_with_nothing_else_it_is_a_529_with_retry_after() {
     let claude = MockUpstream::start(|req| anthropic_reply(req, "never")).await;
-    let rig = rig(claude, |c| c.queue(|q| q.max_wait_secs = Some(1))).await;
+    // A reset always 1.5 s away that never brings the quota back.
+    let rig = rig_resetting_in(claude, 1_500, |c| c.queue(|q| q.max_wait_secs = Some(2))).await;
     let response = request(
         &rig.proxy,
         "claude-opus-4-8",

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Config, Target};
-use crate::quota::QuotaEvent;
+use crate::quota::{CapEvent, QuotaEvent};
 use crate::types::{Complexity, QuotaState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -95,6 +95,42 @@ pub fn quota_notification(event: &QuotaEvent, config: &Config) -> Notification {
     }
 }
 
+/// A model family capped (or free again): what changed, and where its work goes now.
+pub fn cap_notification(event: &CapEvent, config: &Config) -> Notification {
+    let cap = &event.cap;
+    if !event.reached {
+        return Notification {
+            kind: Kind::Quota,
+            title: format!("{} available again", cap.label),
+            body: format!("{} requests go to Claude as before.", cap.family),
+        };
+    }
+    // Where the family's work goes: the next Claude target of the normal complex cell
+    // that is not capped, else whatever comes next.
+    let next = config
+        .routing
+        .matrix
+        .cell(crate::types::QuotaLevel::Normal, Complexity::Complex)
+        .iter()
+        .chain(&config.routing.fallback)
+        .find(|target| {
+            !matches!(target, Target::Queue) && !target.to_string().contains(cap.family.as_str())
+        })
+        .map_or_else(|| "the next target".to_owned(), ToString::to_string);
+    let until = cap
+        .until
+        .map(|at| format!(" until {}", crate::quota::tracker::clock(at)))
+        .unwrap_or_default();
+    Notification {
+        kind: Kind::Quota,
+        title: format!("{} cap reached", cap.label),
+        body: format!(
+            "{} work goes to {next}{until}; the rest of Claude keeps working.",
+            cap.family
+        ),
+    }
+}
+
 /// The queue let go of requests that waited for the quota.
 pub fn released_notification(count: usize) -> Notification {
     Notification {
@@ -136,6 +172,12 @@ impl Debouncer {
     ) -> Option<Notification> {
         let notification = quota_notification(event, config);
         self.offer(notification, now, Some(event.to))
+    }
+
+    /// A model family capped or freed: its own notification (not debounced with the
+    /// state's: it says something else).
+    pub fn cap(&mut self, event: &CapEvent, config: &Config) -> Notification {
+        cap_notification(event, config)
     }
 
     pub fn other(&mut self, notification: Notification, now: Instant) -> Option<Notification> {
@@ -288,5 +330,37 @@ mod tests {
         let due = debouncer.due(t0 + s(131));
         assert_eq!(due.len(), 1);
         assert!(due[0].title.ends_with("caution"));
+    }
+
+    #[test]
+    fn a_cap_reached_says_where_its_work_goes_and_a_lifted_one_says_so() {
+        let config = Config::from_toml(DEFAULT_TOML).unwrap();
+        let cap = crate::quota::Cap {
+            family: "opus".into(),
+            label: "Opus week".into(),
+            until: None,
+            reason: "Opus week cap reached".into(),
+        };
+        let reached = cap_notification(
+            &CapEvent {
+                cap: cap.clone(),
+                reached: true,
+            },
+            &config,
+        );
+        assert_eq!(reached.title, "Opus week cap reached");
+        assert!(
+            reached.body.starts_with("opus work goes to claude:sonnet"),
+            "{}",
+            reached.body
+        );
+        let lifted = cap_notification(
+            &CapEvent {
+                cap,
+                reached: false,
+            },
+            &config,
+        );
+        assert_eq!(lifted.title, "Opus week available again");
     }
 }

@@ -25,6 +25,7 @@ fn show<R: Runtime>(app: &AppHandle<R>, notification: &Notification) {
 pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
     tauri::async_runtime::spawn(async move {
         let mut quota = state.core.quota.events();
+        let mut caps = state.core.quota.cap_events();
         let mut health = state.core.health.events();
         let window = Duration::from_secs(state.config().notifications.debounce_secs);
         let mut debouncer = Debouncer::new(window);
@@ -37,6 +38,11 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
             let ready = tokio::select! {
                 event = quota.recv() => match event {
                     Ok(event) if settings.quota => debouncer.quota(&event, &state.config(), now).into_iter().collect(),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Vec::new(),
+                    Err(_) => return,
+                },
+                event = caps.recv() => match event {
+                    Ok(event) if settings.quota => vec![debouncer.cap(&event, &state.config())],
                     Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Vec::new(),
                     Err(_) => return,
                 },

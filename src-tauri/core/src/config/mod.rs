@@ -172,7 +172,12 @@ pub struct QuotaConfig {
     #[serde(serialize_with = "view::secs")]
     pub poll_interval: Duration,
     pub usage_pointer: String,
+    /// Where the dashboard says its window resets, when it says.
+    pub reset_pointer: Option<String>,
     pub state_file: PathBuf,
+    /// Spending extra usage (billed beyond the subscription) is fine; else it routes as
+    /// critical.
+    pub allow_extra_usage: bool,
     pub thresholds: Thresholds,
     #[serde(serialize_with = "view::secs")]
     pub dashboard_timeout: Duration,

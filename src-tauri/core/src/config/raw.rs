@@ -66,6 +66,10 @@ pub struct RawQuota {
     pub poll_url: Option<String>,
     pub poll_interval_secs: Option<u64>,
     pub usage_pointer: Option<String>,
+    /// JSON pointer to when the dashboard's window resets (RFC 3339 or epoch seconds).
+    pub reset_pointer: Option<String>,
+    /// Whether extra usage (billed beyond the subscription) may be spent.
+    pub allow_extra_usage: Option<bool>,
     pub state_file: Option<String>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub thresholds: RawThresholds,

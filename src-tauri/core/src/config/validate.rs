@@ -258,6 +258,14 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
             "is not a JSON pointer (it starts with '/', e.g. \"/usage_percent\")",
         );
     }
+    let reset_pointer = raw.reset_pointer.clone().filter(|p| !p.is_empty());
+    if let Some(pointer) = reset_pointer.as_ref().filter(|p| !p.starts_with('/')) {
+        problems.add(
+            "quota.reset_pointer",
+            pointer,
+            "is not a JSON pointer (it starts with '/', e.g. \"/resets_at\")",
+        );
+    }
     let state_file_text = raw
         .state_file
         .as_deref()
@@ -366,7 +374,9 @@ fn quota(raw: &RawQuota, problems: &mut Problems) -> QuotaConfig {
         poll_url,
         poll_interval: Duration::from_secs(poll_interval_secs.max(1)),
         usage_pointer,
+        reset_pointer,
         state_file,
+        allow_extra_usage: raw.allow_extra_usage.unwrap_or(false),
         thresholds,
         dashboard_timeout,
         dashboard_ttl,

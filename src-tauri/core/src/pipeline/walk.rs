@@ -11,7 +11,7 @@ use chrono::Utc;
 use http::{HeaderValue, StatusCode};
 
 use super::commit::{commit, Committed};
-use super::prepare::Prepared;
+use super::prepare::{Origin, Prepared};
 use super::{Answer, AnswerBody};
 use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
 use crate::queue::backoff::{self, jitter};
@@ -19,6 +19,15 @@ use crate::queue::{Permit, Priority, Released};
 use crate::router::{self, Decision, Mode, Situation};
 use crate::types::QuotaState;
 use crate::wire::ApiError;
+
+/// What a `queue` target does with this request now.
+enum Hold {
+    /// The quota is not critical: nothing to wait for.
+    NotNeeded,
+    Wait,
+    /// Waiting would be for nothing: the next target, at once, for this reason.
+    PassOn(String),
+}
 
 /// How a walk along the chain ended.
 enum Walked {
@@ -118,6 +127,38 @@ impl Prepared {
         }
     }
 
+    /// Whether to hold at a `queue` target. A client waits only when the critical state is
+    /// expected to clear within `max_wait_secs` (a 429's reset, or the binding window's);
+    /// a reset hours away, or unknown, sends it to the next target at once. A job waits
+    /// anyway — its deadline bounds it.
+    fn hold_here(&self) -> Hold {
+        let quota = self.core.quota.snapshot();
+        if quota.state != QuotaState::Critical {
+            return Hold::NotNeeded;
+        }
+        if matches!(self.origin, Origin::Job { .. }) {
+            return Hold::Wait;
+        }
+        let max_wait = self.max_wait();
+        let clears = quota.critical_until();
+        let within = clears.is_some_and(|at| {
+            (at - Utc::now())
+                .to_std()
+                .map_or(true, |left| left <= max_wait)
+        });
+        if within {
+            return Hold::Wait;
+        }
+        Hold::PassOn(match clears {
+            Some(at) => format!(
+                "the quota stays critical until {}, beyond max_wait_secs ({}s): not waiting",
+                crate::quota::tracker::clock(at),
+                max_wait.as_secs()
+            ),
+            None => "the quota is critical with no known reset: not waiting".to_owned(),
+        })
+    }
+
     /// After a hold: the quota recovered, so the request is routed again for the state it
     /// is in now (a complex request goes back to Claude); if the wait timed out, the chain
     /// goes on past the queue target.
@@ -157,10 +198,16 @@ impl Prepared {
         let chain = &decision.chain;
         let mut last_answer: Option<Answer> = None;
         let mut last_error: Option<ApiError> = None;
+        let mut passed_on: Option<String> = None;
         for (index, candidate) in chain.iter().enumerate().skip(from) {
             let Some(name) = &candidate.provider else {
-                if core.quota.snapshot().state == QuotaState::Critical {
-                    return Walked::Hold { next: index + 1 };
+                match self.hold_here() {
+                    Hold::Wait => return Walked::Hold { next: index + 1 },
+                    Hold::PassOn(why) => {
+                        failures.push(format!("queue: {why}"));
+                        passed_on = Some(why);
+                    }
+                    Hold::NotNeeded => {}
                 }
                 continue;
             };
@@ -196,6 +243,7 @@ impl Prepared {
                         }
                         answer.target = Some(candidate.target.clone());
                         self.add_route_headers(&mut answer, Some(&candidate.target));
+                        add_skipped_header(&mut answer, failures);
                         return Walked::Answered(answer);
                     }
                     Tried::Unfit(error) => {
@@ -252,6 +300,12 @@ impl Prepared {
             // Nothing else answered: the client gets the last real answer (a 429 with its
             // retry-after, say) rather than a made-up one.
             return Walked::Answered(answer);
+        }
+        if let (None, Some(why)) = (&last_error, passed_on) {
+            // Only the quota was in the way: come back when it is expected back.
+            return Walked::Failed(ApiError::overloaded(format!(
+                "{why}, and nothing else may take this request; try again later"
+            )));
         }
         Walked::Failed(match (last_error, chain.is_empty()) {
             (Some(error), _) if failures.len() <= 1 => error,
@@ -374,9 +428,30 @@ impl Prepared {
         if config.is_claude() {
             // Anthropic's own answer: its rate-limit headers and 429s are the quota.
             core.quota
-                .observe_response(upstream.status, &upstream.headers);
+                .observe_response(upstream.status, &upstream.headers, Some(model));
         }
         Ok((upstream, permit))
+    }
+}
+
+/// `x-pai-skipped`: the targets passed over before the one that answered, and why.
+fn add_skipped_header(answer: &mut Answer, failures: &[String]) {
+    if failures.is_empty() {
+        return;
+    }
+    let text: String = failures
+        .join("; ")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&text) {
+        answer.headers.insert("x-pai-skipped", value);
     }
 }
 

@@ -6,6 +6,9 @@ use chrono::{DateTime, Utc};
 
 use super::Window;
 
+/// A window and its scope.
+pub type WindowKey = (Window, Option<String>);
+
 /// How far back the rate looks.
 pub const RATE_SPAN: chrono::Duration = chrono::Duration::minutes(30);
 /// A drop of more than this many points means the window was reset: older points no
@@ -15,11 +18,11 @@ const RESET_DROP: f64 = 5.0;
 /// Recent readings of every window, oldest first.
 #[derive(Debug, Default)]
 pub struct History {
-    points: VecDeque<(DateTime<Utc>, Window, f64)>,
+    points: VecDeque<(DateTime<Utc>, WindowKey, f64)>,
 }
 
 impl History {
-    pub fn push(&mut self, at: DateTime<Utc>, window: Window, percent: f64) {
+    pub fn push(&mut self, at: DateTime<Utc>, window: WindowKey, percent: f64) {
         self.points.push_back((at, window, percent));
         while self
             .points
@@ -32,10 +35,11 @@ impl History {
 
     /// Percent per hour over the last 30 minutes for `window` (least squares), or `None`
     /// with fewer than two readings a minute apart.
-    pub fn rate(&self, window: Window, now: DateTime<Utc>) -> Option<f64> {
+    pub fn rate(&self, window: &WindowKey, now: DateTime<Utc>) -> Option<f64> {
         let mut points: Vec<(f64, f64)> = Vec::new();
         let mut last = None;
-        for &(at, w, percent) in &self.points {
+        for (at, w, percent) in &self.points {
+            let (at, percent) = (*at, *percent);
             if w != window || now - at > RATE_SPAN {
                 continue;
             }
@@ -86,9 +90,9 @@ mod tests {
         let mut history = History::default();
         // 1 point per minute, +0.5 points per minute = 30 %/h.
         for m in 0..=20 {
-            history.push(t(m), Window::FiveHour, 60.0 + 0.5 * m as f64);
+            history.push(t(m), (Window::FiveHour, None), 60.0 + 0.5 * m as f64);
         }
-        let rate = history.rate(Window::FiveHour, t(20)).unwrap();
+        let rate = history.rate(&(Window::FiveHour, None), t(20)).unwrap();
         assert!((rate - 30.0).abs() < 1e-6, "{rate}");
         // 70% now, 30 points to go at 30 %/h: one hour.
         let when = projected_exhaustion(70.0, rate, t(20)).unwrap();
@@ -98,17 +102,17 @@ mod tests {
     #[test]
     fn other_windows_old_points_and_resets_are_ignored() {
         let mut history = History::default();
-        history.push(t(0), Window::SevenDay, 10.0);
-        history.push(t(5), Window::FiveHour, 95.0);
-        history.push(t(6), Window::FiveHour, 97.0);
+        history.push(t(0), (Window::SevenDay, None), 10.0);
+        history.push(t(5), (Window::FiveHour, None), 95.0);
+        history.push(t(6), (Window::FiveHour, None), 97.0);
         // Window reset: from 97% back to 2%, then a slow climb.
-        history.push(t(10), Window::FiveHour, 2.0);
-        history.push(t(20), Window::FiveHour, 3.0);
-        let rate = history.rate(Window::FiveHour, t(20)).unwrap();
+        history.push(t(10), (Window::FiveHour, None), 2.0);
+        history.push(t(20), (Window::FiveHour, None), 3.0);
+        let rate = history.rate(&(Window::FiveHour, None), t(20)).unwrap();
         assert!((rate - 6.0).abs() < 1e-6, "{rate}");
         // Older than 30 minutes: not counted.
-        assert_eq!(history.rate(Window::FiveHour, t(60)), None);
-        assert_eq!(history.rate(Window::Dashboard, t(20)), None);
+        assert_eq!(history.rate(&(Window::FiveHour, None), t(60)), None);
+        assert_eq!(history.rate(&(Window::Dashboard, None), t(20)), None);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The dashboard source: `GET poll_url` every interval; a JSON pointer names the percent.
-//! A dashboard that is down is logged once per outage, not at every poll.
+//! The dashboard source: `GET poll_url` every interval; a JSON pointer names the percent,
+//! another (optional) when its window resets. A dashboard that is down is logged once
+//! per outage, not at every poll.
 
 use std::time::Duration;
 
@@ -20,16 +21,23 @@ pub enum DashboardError {
     NoNumber(String),
 }
 
+/// Where the dashboard is and how to read it.
+pub struct Dashboard {
+    pub url: Url,
+    pub usage_pointer: String,
+    pub reset_pointer: Option<String>,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
 pub async fn poll(
     monitor: QuotaMonitor,
     http: reqwest::Client,
-    url: Url,
-    pointer: String,
-    interval: Duration,
-    timeout: Duration,
+    dashboard: Dashboard,
     shutdown: CancellationToken,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    let url = dashboard.url.clone();
+    let mut ticks = tokio::time::interval(dashboard.interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut down = false;
     loop {
@@ -37,20 +45,13 @@ pub async fn poll(
             _ = ticks.tick() => {}
             _ = shutdown.cancelled() => return,
         }
-        match fetch(&http, &url, &pointer, timeout).await {
-            Ok(percent) => {
+        match fetch(&http, &dashboard).await {
+            Ok(reading) => {
                 if down {
                     tracing::info!(%url, "quota dashboard is back");
                     down = false;
                 }
-                monitor.observe(
-                    Source::Dashboard,
-                    &[Reading {
-                        window: Window::Dashboard,
-                        percent,
-                        resets_at: None,
-                    }],
-                );
+                monitor.observe(Source::Dashboard, &[reading], None);
             }
             Err(error) => {
                 if !down {
@@ -62,15 +63,10 @@ pub async fn poll(
     }
 }
 
-async fn fetch(
-    http: &reqwest::Client,
-    url: &Url,
-    pointer: &str,
-    timeout: Duration,
-) -> Result<f64, DashboardError> {
+async fn fetch(http: &reqwest::Client, dashboard: &Dashboard) -> Result<Reading, DashboardError> {
     let response = http
-        .get(url.clone())
-        .timeout(timeout)
+        .get(dashboard.url.clone())
+        .timeout(dashboard.timeout)
         .send()
         .await
         .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
@@ -83,7 +79,28 @@ async fn fetch(
         .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
     let json: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| DashboardError::NotJson)?;
-    percent_at(&json, pointer).ok_or_else(|| DashboardError::NoNumber(pointer.to_owned()))
+    let pointer = &dashboard.usage_pointer;
+    let percent =
+        percent_at(&json, pointer).ok_or_else(|| DashboardError::NoNumber(pointer.to_owned()))?;
+    let resets_at = dashboard
+        .reset_pointer
+        .as_deref()
+        .and_then(|pointer| time_at(&json, pointer));
+    Ok(Reading::shared(Window::Dashboard, percent, resets_at))
+}
+
+/// The time at `pointer`: RFC 3339 text, or seconds since the epoch.
+pub fn time_at(json: &serde_json::Value, pointer: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    match json.pointer(pointer)? {
+        serde_json::Value::String(text) => chrono::DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc)),
+        serde_json::Value::Number(n) => chrono::DateTime::from_timestamp(
+            n.as_i64().or_else(|| n.as_f64().map(|f| f as i64))?,
+            0,
+        ),
+        _ => None,
+    }
 }
 
 /// The number at `pointer`: a JSON number or a numeric string, 0 or more.
@@ -110,5 +127,13 @@ mod tests {
         assert_eq!(percent_at(&body, "/bad"), None);
         assert_eq!(percent_at(&body, "/neg"), None);
         assert_eq!(percent_at(&body, "/missing"), None);
+    }
+
+    #[test]
+    fn reads_the_reset_as_text_or_epoch_seconds() {
+        let body = json!({"a": "2026-11-27T18:00:00Z", "b": 1795802400, "c": "soon"});
+        assert_eq!(time_at(&body, "/a").unwrap().timestamp(), 1_795_802_400);
+        assert_eq!(time_at(&body, "/b").unwrap().timestamp(), 1_795_802_400);
+        assert_eq!(time_at(&body, "/c"), None);
     }
 }

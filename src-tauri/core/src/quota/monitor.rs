@@ -11,7 +11,7 @@ use tokio::sync::{broadcast, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::tracker::{Freshness, Tracker};
-use super::{headers, QuotaEvent, QuotaSnapshot, Reading, Source, Window};
+use super::{headers, CapEvent, QuotaEvent, QuotaSnapshot, Reading, Source};
 use crate::config::QuotaConfig;
 use crate::fsutil;
 use crate::store::{QuotaRow, Recorder};
@@ -31,10 +31,11 @@ struct Shared {
     tracker: Mutex<Tracker>,
     snapshot: watch::Sender<QuotaSnapshot>,
     events: broadcast::Sender<QuotaEvent>,
+    caps: broadcast::Sender<CapEvent>,
     wake: Notify,
     state_file: Mutex<PathBuf>,
     recorder: Option<Recorder>,
-    last_persisted: Mutex<HashMap<Window, (DateTime<Utc>, f64)>>,
+    last_persisted: Mutex<HashMap<super::burn::WindowKey, (DateTime<Utc>, f64)>>,
 }
 
 fn freshness(config: &QuotaConfig) -> Freshness {
@@ -62,9 +63,14 @@ impl QuotaMonitor {
         let (events, _) = broadcast::channel(64);
         QuotaMonitor {
             shared: Arc::new(Shared {
-                tracker: Mutex::new(Tracker::new(config.thresholds, freshness(config))),
+                tracker: Mutex::new({
+                    let mut tracker = Tracker::new(config.thresholds, freshness(config));
+                    tracker.allow_extra_usage(config.allow_extra_usage);
+                    tracker
+                }),
                 snapshot,
                 events,
+                caps: broadcast::channel(16).0,
                 wake: Notify::new(),
                 state_file: Mutex::new(config.state_file.clone()),
                 recorder,
@@ -80,10 +86,13 @@ impl QuotaMonitor {
             tokio::spawn(super::dashboard::poll(
                 self.clone(),
                 http.clone(),
-                url.clone(),
-                config.usage_pointer.clone(),
-                config.poll_interval,
-                config.dashboard_timeout,
+                super::dashboard::Dashboard {
+                    url: url.clone(),
+                    usage_pointer: config.usage_pointer.clone(),
+                    reset_pointer: config.reset_pointer.clone(),
+                    interval: config.poll_interval,
+                    timeout: config.dashboard_timeout,
+                },
                 shutdown.clone(),
             ));
         }
@@ -99,7 +108,11 @@ impl QuotaMonitor {
 
     /// Applies edited thresholds and freshness; the state is recomputed at once.
     pub fn reconfigure(&self, config: &QuotaConfig) {
-        lock(&self.shared.tracker).reconfigure(config.thresholds, freshness(config));
+        {
+            let mut tracker = lock(&self.shared.tracker);
+            tracker.reconfigure(config.thresholds, freshness(config));
+            tracker.allow_extra_usage(config.allow_extra_usage);
+        }
         *lock(&self.shared.state_file) = config.state_file.clone();
         self.shared.wake.notify_one();
     }
@@ -112,36 +125,67 @@ impl QuotaMonitor {
         self.shared.events.subscribe()
     }
 
+    /// Follows model families capped and freed.
+    pub fn cap_events(&self) -> broadcast::Receiver<CapEvent> {
+        self.shared.caps.subscribe()
+    }
+
     pub fn snapshot(&self) -> QuotaSnapshot {
         self.shared.snapshot.borrow().clone()
     }
 
     /// What an Anthropic response says of the quota: rate-limit headers, and a 429.
-    pub fn observe_response(&self, status: StatusCode, response_headers: &HeaderMap) {
+    /// `model` is the model that was asked: a refusal scoped to it blocks its family.
+    pub fn observe_response(
+        &self,
+        status: StatusCode,
+        response_headers: &HeaderMap,
+        model: Option<&str>,
+    ) {
         let now = Utc::now();
-        let report = headers::parse(response_headers);
-        let rejected = status == StatusCode::TOO_MANY_REQUESTS
-            || report.unified_status.as_deref() == Some("rejected");
-        if report.readings.is_empty() && !rejected {
+        let mut report = headers::parse(response_headers);
+        let refused = status == StatusCode::TOO_MANY_REQUESTS;
+        if report.readings.is_empty() && report.overage.is_none() && !refused {
             return;
         }
         {
             let mut tracker = lock(&self.shared.tracker);
             tracker.observe(Source::Headers, &report.readings, now);
-            if rejected {
-                let until = headers::rate_limited_until(response_headers, now);
-                tracing::warn!(until = %until, "Anthropic rate-limited a request; quota is critical until then");
-                tracker.rate_limited(until);
+            if let Some(overage) = report.overage.take() {
+                tracker.observe_overage(Source::Headers, overage, now);
+            }
+            if refused {
+                let rejection = headers::rejection(&report, response_headers, model, now);
+                match &rejection.scope {
+                    Some(family) => {
+                        tracing::warn!(family, until = %rejection.until, "Anthropic refused a model family; its targets are skipped until then")
+                    }
+                    None => {
+                        tracing::warn!(until = %rejection.until, "Anthropic rate-limited a request; quota is critical until then")
+                    }
+                }
+                tracker.rejected(rejection);
             }
         }
         self.persist(Source::Headers, &report.readings, now);
         self.shared.wake.notify_one();
     }
 
-    /// Readings from a poller.
-    pub(super) fn observe(&self, source: Source, readings: &[Reading]) {
+    /// Readings from a poller, and what it says of extra usage.
+    pub(super) fn observe(
+        &self,
+        source: Source,
+        readings: &[Reading],
+        overage: Option<headers::OverageReport>,
+    ) {
         let now = Utc::now();
-        lock(&self.shared.tracker).observe(source, readings, now);
+        {
+            let mut tracker = lock(&self.shared.tracker);
+            tracker.observe(source, readings, now);
+            if let Some(overage) = overage {
+                tracker.observe_overage(source, overage, now);
+            }
+        }
         self.persist(source, readings, now);
         self.shared.wake.notify_one();
     }
@@ -152,18 +196,23 @@ impl QuotaMonitor {
         };
         let mut last = lock(&self.shared.last_persisted);
         for reading in readings {
-            let due = last.get(&reading.window).is_none_or(|(at, percent)| {
+            let key = (reading.window, reading.scope.clone());
+            let due = last.get(&key).is_none_or(|(at, percent)| {
                 now - *at >= HISTORY_EVERY
                     || (reading.percent - percent).abs() >= HISTORY_MIN_CHANGE
             });
             if !due {
                 continue;
             }
-            last.insert(reading.window, (now, reading.percent));
+            let window = match &reading.scope {
+                None => enum_name(&reading.window),
+                Some(family) => format!("{}-{family}", enum_name(&reading.window)),
+            };
+            last.insert(key, (now, reading.percent));
             recorder.quota_reading(QuotaRow {
                 at: now,
                 source: enum_name(&source),
-                window: enum_name(&reading.window),
+                window,
                 percent: reading.percent,
                 resets_at: reading.resets_at,
             });
@@ -207,9 +256,34 @@ impl QuotaMonitor {
                 snapshot: snapshot.clone(),
             });
         }
+        for change in cap_changes(&previous, &snapshot) {
+            tracing::info!(family = %change.cap.family, reached = change.reached, reason = %change.cap.reason, "model family cap changed");
+            let _ = self.shared.caps.send(change);
+        }
         self.shared.snapshot.send_replace(snapshot);
         deadline
     }
+}
+
+/// Caps reached in `now` that were not in `before`, and caps of `before` lifted.
+fn cap_changes(before: &QuotaSnapshot, now: &QuotaSnapshot) -> Vec<CapEvent> {
+    let reached = now
+        .caps
+        .iter()
+        .filter(|cap| !before.caps.iter().any(|b| b.family == cap.family))
+        .map(|cap| CapEvent {
+            cap: cap.clone(),
+            reached: true,
+        });
+    let lifted = before
+        .caps
+        .iter()
+        .filter(|cap| !now.caps.iter().any(|n| n.family == cap.family))
+        .map(|cap| CapEvent {
+            cap: cap.clone(),
+            reached: false,
+        });
+    reached.chain(lifted).collect()
 }
 
 fn enum_name<T: serde::Serialize>(value: &T) -> String {

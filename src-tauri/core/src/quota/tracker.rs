@@ -1,13 +1,22 @@
 //! The quota state machine: readings in, one snapshot out. Pure: time is a parameter, so
 //! expiry, resets and burn rates are tested without waiting.
+//!
+//! Every window is kept with its scope: the ones every model shares decide the state (the
+//! matrix row); the ones scoped to a model family decide caps — a family whose own
+//! window is used up, or that Anthropic refused, is left out until its reset while the
+//! others go on. Extra usage is a state of its own: spending it is critical unless the
+//! config allows it.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Local, Utc};
 
 use super::burn::{self, History};
+use super::headers::{OverageReport, Rejection};
 use super::level::{next_level, threshold};
-use super::{QuotaSnapshot, Reading, Source, Window};
+use super::{
+    window_label, Cap, LimitStatus, Overage, QuotaSnapshot, Reading, Source, Window, WindowView,
+};
 use crate::config::Thresholds;
 use crate::types::{QuotaLevel, QuotaState};
 
@@ -17,13 +26,6 @@ pub struct Freshness {
     pub headers: chrono::Duration,
     pub dashboard: chrono::Duration,
     pub usage_api: chrono::Duration,
-}
-
-#[derive(Debug, Clone)]
-struct Stamped {
-    reading: Reading,
-    source: Source,
-    at: DateTime<Utc>,
 }
 
 impl Freshness {
@@ -36,12 +38,34 @@ impl Freshness {
     }
 }
 
+#[derive(Debug, Clone)]
+struct Stamped {
+    reading: Reading,
+    source: Source,
+    at: DateTime<Utc>,
+}
+
+/// A window's identity: which kind, for whom, from where. A fresher reading of the same
+/// one replaces the older.
+type Key = (Window, Option<String>, Source);
+
+/// A refusal that holds until `until`: every model (`scope: None`) or one family.
+#[derive(Debug, Clone)]
+struct Block {
+    scope: Option<String>,
+    window: Option<Window>,
+    until: DateTime<Utc>,
+}
+
 #[derive(Debug)]
 pub struct Tracker {
     thresholds: Thresholds,
     freshness: Freshness,
-    readings: BTreeMap<Window, Stamped>,
-    rate_limited_until: Option<DateTime<Utc>>,
+    /// Whether spending extra usage is fine (`[quota] allow_extra_usage`).
+    allow_extra_usage: bool,
+    readings: BTreeMap<Key, Stamped>,
+    blocks: Vec<Block>,
+    overage: Option<(OverageReport, Source, DateTime<Utc>)>,
     level: Option<QuotaLevel>,
     history: History,
 }
@@ -51,24 +75,34 @@ impl Tracker {
         Tracker {
             thresholds,
             freshness,
+            allow_extra_usage: false,
             readings: BTreeMap::new(),
-            rate_limited_until: None,
+            blocks: Vec::new(),
+            overage: None,
             level: None,
             history: History::default(),
         }
     }
 
-    /// New thresholds or freshness after a config edit.
+    /// New thresholds, freshness or extra-usage permission after a config edit.
     pub fn reconfigure(&mut self, thresholds: Thresholds, freshness: Freshness) {
         self.thresholds = thresholds;
         self.freshness = freshness;
     }
 
+    pub fn allow_extra_usage(&mut self, allowed: bool) {
+        self.allow_extra_usage = allowed;
+    }
+
     pub fn observe(&mut self, source: Source, readings: &[Reading], now: DateTime<Utc>) {
         for reading in readings {
-            self.history.push(now, reading.window, reading.percent);
+            self.history.push(
+                now,
+                (reading.window, reading.scope.clone()),
+                reading.percent,
+            );
             self.readings.insert(
-                reading.window,
+                (reading.window, reading.scope.clone(), source),
                 Stamped {
                     reading: reading.clone(),
                     source,
@@ -78,9 +112,34 @@ impl Tracker {
         }
     }
 
-    /// A 429 from Anthropic: critical until `until`, whatever the readings say.
+    /// What an account in extra usage says of it.
+    pub fn observe_overage(&mut self, source: Source, overage: OverageReport, now: DateTime<Utc>) {
+        self.overage = Some((overage, source, now));
+    }
+
+    /// A refusal from Anthropic: its scope is blocked until its reset, whatever the
+    /// readings say.
+    pub fn rejected(&mut self, rejection: Rejection) {
+        match self.blocks.iter_mut().find(|b| b.scope == rejection.scope) {
+            Some(block) => {
+                block.until = block.until.max(rejection.until);
+                block.window = rejection.window.or(block.window);
+            }
+            None => self.blocks.push(Block {
+                scope: rejection.scope,
+                window: rejection.window,
+                until: rejection.until,
+            }),
+        }
+    }
+
+    /// A refusal of every model until `until`.
     pub fn rate_limited(&mut self, until: DateTime<Utc>) {
-        self.rate_limited_until = Some(self.rate_limited_until.map_or(until, |u| u.max(until)));
+        self.rejected(Rejection {
+            scope: None,
+            until,
+            window: None,
+        });
     }
 
     fn ttl(&self, source: Source) -> chrono::Duration {
@@ -91,7 +150,12 @@ impl Tracker {
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         let expiries = self.readings.values().map(|s| s.at + self.ttl(s.source));
         let resets = self.readings.values().filter_map(|s| s.reading.resets_at);
-        expiries.chain(resets).chain(self.rate_limited_until).min()
+        let blocks = self.blocks.iter().map(|b| b.until);
+        let overage = self
+            .overage
+            .iter()
+            .map(|(_, source, at)| *at + self.ttl(*source));
+        expiries.chain(resets).chain(blocks).chain(overage).min()
     }
 
     pub fn snapshot(&mut self, now: DateTime<Utc>) -> QuotaSnapshot {
@@ -101,23 +165,36 @@ impl Tracker {
         // A window whose reset time has passed no longer says anything about the quota.
         self.readings
             .retain(|_, s| s.reading.resets_at.is_none_or(|reset| reset > now));
-        if self.rate_limited_until.is_some_and(|until| until <= now) {
-            self.rate_limited_until = None;
+        self.blocks.retain(|b| b.until > now);
+        if self
+            .overage
+            .as_ref()
+            .is_some_and(|(_, source, at)| now - *at >= freshness.ttl(*source))
+        {
+            self.overage = None;
         }
 
+        // The windows every model shares decide the state; the fullest is binding.
         let binding = self
             .readings
             .values()
+            .filter(|s| s.reading.scope.is_none())
             .max_by(|a, b| a.reading.percent.total_cmp(&b.reading.percent))
             .cloned();
-        let level = binding
+        let mut level = binding
             .as_ref()
             .map(|s| next_level(&self.thresholds, self.level, s.reading.percent));
+        if binding
+            .as_ref()
+            .is_some_and(|s| s.reading.status == Some(LimitStatus::Rejected))
+        {
+            level = Some(QuotaLevel::Critical);
+        }
         self.level = level;
 
         let burn_rate = binding
             .as_ref()
-            .and_then(|s| self.history.rate(s.reading.window, now));
+            .and_then(|s| self.history.rate(&(s.reading.window, None), now));
         let projected_exhaustion = match (&binding, burn_rate) {
             (Some(s), Some(rate)) => burn::projected_exhaustion(s.reading.percent, rate, now),
             _ => None,
@@ -126,6 +203,22 @@ impl Tracker {
             (Some(when), Some(s)) => s.reading.resets_at.is_none_or(|reset| when < reset),
             _ => false,
         };
+        let rate_limited_until = self
+            .blocks
+            .iter()
+            .filter(|b| b.scope.is_none())
+            .map(|b| b.until)
+            .max();
+        let overage = self.overage.as_ref().map(|(report, _, _)| Overage {
+            in_use: report.in_use,
+            status: report.status,
+            percent: report.percent.map(round1),
+            resets_at: report.resets_at,
+            disabled_reason: report.disabled_reason.clone(),
+            allowed_by_config: self.allow_extra_usage,
+        });
+        let windows = self.windows(now);
+        let caps = self.caps(&windows);
 
         let mut snapshot = QuotaSnapshot {
             state: level.map_or(QuotaState::Unknown, QuotaState::from),
@@ -136,7 +229,7 @@ impl Tracker {
             burn_rate: burn_rate.map(round1),
             projected_exhaustion,
             exhausts_before_reset,
-            rate_limited_until: self.rate_limited_until,
+            rate_limited_until,
             updated_at: now,
             reason: String::new(),
             readings: self
@@ -144,25 +237,116 @@ impl Tracker {
                 .values()
                 .map(|s| super::ReadingView {
                     window: s.reading.window,
+                    scope: s.reading.scope.clone(),
                     source: s.source,
                     percent: round1(s.reading.percent),
                     resets_at: s.reading.resets_at,
+                    status: s.reading.status,
                     at: s.at,
                 })
                 .collect(),
+            windows,
+            caps,
+            overage,
         };
-        snapshot.reason = match (self.rate_limited_until, &binding, level) {
-            (Some(until), _, _) => {
+        let billed = snapshot
+            .overage
+            .as_ref()
+            .is_some_and(|o| o.in_use && !self.allow_extra_usage);
+        snapshot.reason = match (rate_limited_until, billed, &binding, level) {
+            (Some(until), _, _, _) => {
                 snapshot.state = QuotaState::Critical;
                 format!(
                     "Anthropic answered 429 (rate limited) until {}",
                     clock(until)
                 )
             }
-            (None, Some(s), Some(level)) => self.explain(s, level),
+            (None, true, _, _) => {
+                snapshot.state = QuotaState::Critical;
+                "the included quota is used up and extra usage (billed) would be spent; [quota] allow_extra_usage = false routes as critical".to_owned()
+            }
+            (None, false, Some(s), Some(level)) => self.explain(s, level),
             _ => "no fresh quota reading; routing as normal".to_owned(),
         };
         snapshot
+    }
+
+    /// Every window as it stands: its freshest reading, with its pace; fullest first.
+    fn windows(&self, now: DateTime<Utc>) -> Vec<WindowView> {
+        let mut freshest: BTreeMap<(Window, Option<String>), &Stamped> = BTreeMap::new();
+        for stamped in self.readings.values() {
+            let key = (stamped.reading.window, stamped.reading.scope.clone());
+            match freshest.get(&key) {
+                Some(known) if known.at >= stamped.at => {}
+                _ => {
+                    freshest.insert(key, stamped);
+                }
+            }
+        }
+        let mut windows: Vec<WindowView> = freshest
+            .into_iter()
+            .map(|(key, s)| {
+                let burn_rate = self.history.rate(&key, now);
+                WindowView {
+                    window: key.0,
+                    label: window_label(key.0, key.1.as_deref()),
+                    scope: key.1,
+                    percent: round1(s.reading.percent),
+                    status: s.reading.status,
+                    resets_at: s.reading.resets_at,
+                    source: s.source,
+                    at: s.at,
+                    burn_rate: burn_rate.map(round1),
+                    projected_exhaustion: burn_rate
+                        .and_then(|rate| burn::projected_exhaustion(s.reading.percent, rate, now)),
+                }
+            })
+            .collect();
+        windows.sort_by(|a, b| b.percent.total_cmp(&a.percent));
+        windows
+    }
+
+    /// The families that may not be used: their own window used up, or refused.
+    fn caps(&self, windows: &[WindowView]) -> Vec<Cap> {
+        let mut caps: BTreeMap<String, Cap> = BTreeMap::new();
+        let mut cap = |family: &str, label: String, until: Option<DateTime<Utc>>, why: &str| {
+            let entry = caps.entry(family.to_owned()).or_insert_with(|| Cap {
+                family: family.to_owned(),
+                label: label.clone(),
+                until,
+                reason: String::new(),
+            });
+            entry.until = entry.until.max(until);
+            entry.reason = match entry.until {
+                Some(until) => format!("{} {why}, resets {}", entry.label, clock(until)),
+                None => format!("{} {why}", entry.label),
+            };
+        };
+        for window in windows {
+            let Some(family) = &window.scope else {
+                continue;
+            };
+            if window.status == Some(LimitStatus::Rejected) || window.percent >= 100.0 {
+                cap(
+                    family,
+                    window.label.clone(),
+                    window.resets_at,
+                    "cap reached",
+                );
+            }
+        }
+        for block in &self.blocks {
+            if let Some(family) = &block.scope {
+                let label = window_label(block.window.unwrap_or(Window::SevenDay), Some(family));
+                cap(
+                    family,
+                    label,
+                    Some(block.until),
+                    "refused by Anthropic (429)",
+                );
+            }
+        }
+        caps.into_values().collect()
     }
 
     fn explain(&self, binding: &Stamped, level: QuotaLevel) -> String {
@@ -179,6 +363,8 @@ impl Tracker {
                 level.name(),
                 threshold(&self.thresholds, level)
             ));
+        } else if binding.reading.status == Some(LimitStatus::Rejected) {
+            text.push_str(" (used up)");
         } else {
             text.push_str(&format!(
                 " (still {}: going down needs < {:.0}%)",
@@ -235,11 +421,7 @@ mod tests {
     }
 
     fn reading(window: Window, percent: f64) -> Reading {
-        Reading {
-            window,
-            percent,
-            resets_at: None,
-        }
+        Reading::shared(window, percent, None)
     }
 
     #[test]
@@ -306,11 +488,7 @@ mod tests {
         let mut tracker = tracker();
         tracker.observe(
             Source::Headers,
-            &[Reading {
-                window: Window::FiveHour,
-                percent: 95.0,
-                resets_at: Some(t(30)),
-            }],
+            &[Reading::shared(Window::FiveHour, 95.0, Some(t(30)))],
             t(0),
         );
         assert_eq!(tracker.snapshot(t(10)).state, QuotaState::Critical);
@@ -346,11 +524,11 @@ mod tests {
         for m in 0..=10 {
             tracker.observe(
                 Source::Headers,
-                &[Reading {
-                    window: Window::FiveHour,
-                    percent: 70.0 + m as f64,
-                    resets_at: Some(t(4 * 3600)),
-                }],
+                &[Reading::shared(
+                    Window::FiveHour,
+                    70.0 + m as f64,
+                    Some(t(4 * 3600)),
+                )],
                 t(m * 60),
             );
         }
@@ -359,5 +537,108 @@ mod tests {
         // 80% now, 20 points at 60 %/h: 20 minutes, well before the reset.
         assert_eq!(snapshot.projected_exhaustion, Some(t(600 + 20 * 60)));
         assert!(snapshot.exhausts_before_reset);
+    }
+
+    fn scoped(family: &str, percent: f64, status: LimitStatus, reset: i64) -> Reading {
+        Reading {
+            window: Window::SevenDay,
+            scope: Some(family.to_owned()),
+            percent,
+            resets_at: Some(t(reset)),
+            status: Some(status),
+        }
+    }
+
+    #[test]
+    fn a_family_cap_leaves_the_shared_state_alone() {
+        let mut tracker = tracker();
+        tracker.observe(
+            Source::Headers,
+            &[
+                reading(Window::FiveHour, 42.0),
+                reading(Window::SevenDay, 81.0),
+                scoped("opus", 100.0, LimitStatus::Rejected, 86_400),
+                scoped("sonnet", 30.0, LimitStatus::Allowed, 86_400),
+            ],
+            t(0),
+        );
+        let snapshot = tracker.snapshot(t(1));
+        assert_eq!(
+            snapshot.state,
+            QuotaState::Warning,
+            "the week at 81% decides"
+        );
+        assert_eq!(snapshot.windows.len(), 4);
+        assert_eq!(snapshot.windows[0].label, "Opus week");
+        assert_eq!(snapshot.caps.len(), 1);
+        let cap = snapshot.cap_for("claude-opus-4-8").unwrap();
+        assert_eq!(cap.until, Some(t(86_400)));
+        assert!(
+            cap.reason.starts_with("Opus week cap reached, resets"),
+            "{}",
+            cap.reason
+        );
+        assert!(snapshot.cap_for("claude-sonnet-5").is_none());
+        // At its reset the cap lifts by itself.
+        assert_eq!(tracker.next_deadline(), Some(t(600)));
+        tracker.observe(
+            Source::Headers,
+            &[scoped("opus", 100.0, LimitStatus::Rejected, 700)],
+            t(300),
+        );
+        assert!(tracker
+            .snapshot(t(699))
+            .cap_for("claude-opus-4-8")
+            .is_some());
+        assert!(tracker
+            .snapshot(t(700))
+            .cap_for("claude-opus-4-8")
+            .is_none());
+    }
+
+    #[test]
+    fn a_scoped_429_blocks_its_family_and_a_session_429_everything() {
+        let mut tracker = tracker();
+        tracker.observe(Source::Headers, &[reading(Window::FiveHour, 30.0)], t(0));
+        tracker.rejected(Rejection {
+            scope: Some("opus".to_owned()),
+            until: t(3600),
+            window: Some(Window::SevenDay),
+        });
+        let snapshot = tracker.snapshot(t(1));
+        assert_eq!(snapshot.state, QuotaState::Normal);
+        assert!(snapshot.cap_for("claude-opus-4-8").is_some());
+        tracker.rejected(Rejection {
+            scope: None,
+            until: t(120),
+            window: Some(Window::FiveHour),
+        });
+        let snapshot = tracker.snapshot(t(2));
+        assert_eq!(snapshot.state, QuotaState::Critical);
+        assert_eq!(snapshot.critical_until(), Some(t(120)));
+    }
+
+    #[test]
+    fn extra_usage_is_critical_unless_allowed() {
+        let mut tracker = tracker();
+        let overage = || OverageReport {
+            in_use: true,
+            status: Some(LimitStatus::Allowed),
+            percent: Some(10.0),
+            resets_at: None,
+            disabled_reason: None,
+        };
+        tracker.observe_overage(Source::Headers, overage(), t(0));
+        let snapshot = tracker.snapshot(t(1));
+        assert_eq!(snapshot.state, QuotaState::Critical);
+        assert!(
+            snapshot.reason.contains("extra usage"),
+            "{}",
+            snapshot.reason
+        );
+        assert!(snapshot.windows_line().contains("extra usage in use"));
+        tracker.allow_extra_usage(true);
+        tracker.observe_overage(Source::Headers, overage(), t(2));
+        assert_ne!(tracker.snapshot(t(3)).state, QuotaState::Critical);
     }
 }

@@ -171,10 +171,20 @@ pub fn plan(
                     skipped.push(Skipped { target: label, why });
                     continue;
                 }
+                let model = model_for(p, model, requested);
+                // A model family whose own cap is used up: the next target (Sonnet after
+                // Opus, say) takes the request until the cap's reset.
+                if let Some(cap) = p.is_claude().then(|| quota.cap_for(&model)).flatten() {
+                    skipped.push(Skipped {
+                        target: label,
+                        why: cap.reason.clone(),
+                    });
+                    continue;
+                }
                 chain.push(Candidate {
                     target: label,
                     provider: Some(p.name.clone()),
-                    model: model_for(p, model, requested),
+                    model,
                 });
             }
         }

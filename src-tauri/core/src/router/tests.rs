@@ -72,7 +72,11 @@ fn the_seed_matrix_holds_for_every_state_and_class() {
         (
             Normal,
             Complex,
-            &["claude:opus=claude-opus-4-8", "grok=grok-4"],
+            &[
+                "claude:opus=claude-opus-4-8",
+                "claude:sonnet=claude-sonnet-5",
+                "grok=grok-4",
+            ],
         ),
         (Caution, Simple, &["lmstudio=auto", "grok=grok-4"]),
         (
@@ -312,4 +316,52 @@ fn a_provider_whose_health_check_fails_is_skipped_until_it_answers() {
     );
     health.set_info("lmstudio", crate::providers::ModelInfo::default());
     assert_eq!(run(&health).chain[0].target, "lmstudio");
+}
+
+#[test]
+fn a_capped_model_family_is_skipped_and_the_next_claude_target_takes_the_work() {
+    let config = config_with_grok_key();
+    let quota = QuotaSnapshot {
+        state: QuotaState::Normal,
+        caps: vec![crate::quota::Cap {
+            family: "opus".into(),
+            label: "Opus week".into(),
+            until: None,
+            reason: "Opus week cap reached, resets Tue 14:00".into(),
+        }],
+        ..QuotaSnapshot::default()
+    };
+    let decision = plan(
+        &config,
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota,
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+        },
+        &classified(Complexity::Complex),
+        Some("claude-opus-4-8"),
+        Needs::default(),
+    );
+    let targets: Vec<&str> = decision.chain.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(targets, ["claude:sonnet", "grok"]);
+    assert_eq!(decision.skipped[0].target, "claude:opus");
+    assert_eq!(
+        decision.skipped[0].why,
+        "Opus week cap reached, resets Tue 14:00"
+    );
+    // Simple work (Haiku) is not touched by an Opus cap.
+    let decision = plan(
+        &config,
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota,
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+        },
+        &classified(Complexity::Simple),
+        Some("claude-haiku-4-5-20251001"),
+        Needs::default(),
+    );
+    assert_eq!(decision.chain[0].target, "claude:haiku");
 }
