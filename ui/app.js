@@ -39,6 +39,15 @@ async function loadOverview() {
   $("quota-burn").textContent = q.burn_rate == null ? "" :
     `Burning ${q.burn_rate.toFixed(1)}%/h` + (q.projected_exhaustion ?
       `; at this pace it runs out at ${time(q.projected_exhaustion)}${q.exhausts_before_reset ? " — before its reset" : ""}` : "");
+  // Every window, shared and scoped: what is close, what is capped, when each resets.
+  $("windows").replaceChildren(...(q.windows || []).map((w) => el("tr", { className: w.status === "rejected" ? "bad" : "" },
+    el("th", { textContent: w.label }),
+    el("td", { textContent: `${Math.round(w.percent)}%` }),
+    el("td", { className: "muted", textContent: w.resets_at ? `resets ${time(w.resets_at)}` : "" }),
+    el("td", { className: "muted", textContent: w.burn_rate == null ? "" : `${w.burn_rate.toFixed(1)}%/h` }))));
+  const notes = (q.caps || []).map((c) => `${c.reason}: its work goes to the next target.`);
+  if (q.overage?.in_use) notes.push(q.overage.allowed_by_config ? "Extra usage (billed) is being spent." : "Extra usage would be billed: routing as critical.");
+  $("quota-caps").textContent = notes.join(" ");
   renderModes(health.mode);
   await loadToggles();
   const history = await api("GET", "/api/quota/history?hours=24");

@@ -74,16 +74,31 @@ pub fn render(health: &HealthResponse) -> String {
         }
         out.push('\n');
     }
-    for reading in &quota.readings {
-        let window = serde_json::to_value(reading.window)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let _ = write!(out, "  {window:<10} {:>5.1}%", reading.percent);
-        if let Some(reset) = reading.resets_at {
+    for window in &quota.windows {
+        let _ = write!(out, "  {:<12} {:>5.1}%", window.label, window.percent);
+        if let Some(reset) = window.resets_at {
             let _ = write!(out, "  resets {}", clock(reset));
         }
+        if let Some(rate) = window.burn_rate {
+            let _ = write!(out, "  {rate:.1}%/h");
+        }
         out.push('\n');
+    }
+    for cap in &quota.caps {
+        let _ = writeln!(out, "  capped: {} — its targets are skipped", cap.reason);
+    }
+    if let Some(overage) = &quota.overage {
+        let spending = if overage.in_use {
+            "being spent"
+        } else {
+            "not in use"
+        };
+        let allowed = if overage.allowed_by_config {
+            "allowed"
+        } else {
+            "not allowed ([quota] allow_extra_usage = false)"
+        };
+        let _ = writeln!(out, "  extra usage: {spending}; {allowed}");
     }
     let _ = writeln!(out, "Providers:");
     for p in &health.providers {

@@ -27,23 +27,14 @@ fn icon(state: QuotaState) -> tauri::Result<Image<'static>> {
     })
 }
 
-/// "Claude 5h: 63% · caution · resets 14:20"
+/// "5h 42% · week 81% · Opus week 100% until Tue 14:00 · caution": every window, then
+/// the state.
 pub fn quota_line(snapshot: &QuotaSnapshot) -> String {
-    let Some(percent) = snapshot.percent else {
-        return "Claude quota: unknown".to_owned();
-    };
-    let window = snapshot
-        .window
-        .map(|w| w.describe().replace(" window", ""))
-        .unwrap_or_default();
-    let mut line = format!("Claude {window}: {percent:.0}% · {}", snapshot.state.name());
-    if let Some(reset) = snapshot.rate_limited_until.or(snapshot.resets_at) {
-        line.push_str(&format!(
-            " · resets {}",
-            pai_core::quota::tracker::clock(reset)
-        ));
+    let windows = snapshot.windows_line();
+    if windows.is_empty() {
+        return format!("Claude quota: {}", snapshot.state.name());
     }
-    line
+    format!("{windows} · {}", snapshot.state.name())
 }
 
 pub fn burn_line(snapshot: &QuotaSnapshot) -> String {
