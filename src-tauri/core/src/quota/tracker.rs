@@ -199,10 +199,7 @@ impl Tracker {
             (Some(s), Some(rate)) => burn::projected_exhaustion(s.reading.percent, rate, now),
             _ => None,
         };
-        let exhausts_before_reset = match (projected_exhaustion, &binding) {
-            (Some(when), Some(s)) => s.reading.resets_at.is_none_or(|reset| when < reset),
-            _ => false,
-        };
+
         let rate_limited_until = self
             .blocks
             .iter()
@@ -219,6 +216,13 @@ impl Tracker {
         });
         let windows = self.windows(now);
         let caps = self.caps(&windows);
+        // Predictive step-down looks at every shared window: one that runs out at its
+        // pace before its reset is enough (a week nearly gone while the session is fine).
+        let exhausts_before_reset = windows.iter().any(|w| {
+            w.scope.is_none()
+                && w.projected_exhaustion
+                    .is_some_and(|when| w.resets_at.is_none_or(|reset| when < reset))
+        });
 
         let mut snapshot = QuotaSnapshot {
             state: level.map_or(QuotaState::Unknown, QuotaState::from),
@@ -616,6 +620,32 @@ mod tests {
         let snapshot = tracker.snapshot(t(2));
         assert_eq!(snapshot.state, QuotaState::Critical);
         assert_eq!(snapshot.critical_until(), Some(t(120)));
+    }
+
+    #[test]
+    fn any_shared_window_running_out_before_its_reset_counts_for_the_prediction() {
+        let mut tracker = tracker();
+        for m in 0..=10 {
+            tracker.observe(
+                Source::Headers,
+                &[
+                    // The session is the fuller one but steady...
+                    Reading::shared(Window::FiveHour, 60.0, Some(t(4 * 3600))),
+                    // ...while the week climbs fast and resets in days.
+                    Reading::shared(Window::SevenDay, 40.0 + m as f64, Some(t(5 * 86_400))),
+                ],
+                t(m * 60),
+            );
+        }
+        let snapshot = tracker.snapshot(t(600));
+        assert_eq!(snapshot.window, Some(Window::FiveHour));
+        assert!(snapshot.exhausts_before_reset, "{:?}", snapshot.windows);
+        let week = snapshot
+            .windows
+            .iter()
+            .find(|w| w.window == Window::SevenDay)
+            .unwrap();
+        assert_eq!(week.burn_rate, Some(60.0));
     }
 
     #[test]
