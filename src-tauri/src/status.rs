@@ -16,39 +16,21 @@ pub enum StatusError {
 }
 
 pub async fn fetch(addr: SocketAddr) -> Result<(HealthResponse, String), StatusError> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .no_proxy()
-        .build()
-        .map_err(|e| StatusError::BadAnswer {
-            addr,
-            reason: e.to_string(),
-        })?;
+    let client = pai_core::net::Http::new();
+    let url = format!("http://{addr}/health");
     let response = client
-        .get(format!("http://{addr}/health"))
-        .send()
+        .get(&url, http::HeaderMap::new(), Duration::from_secs(3))
         .await
         .map_err(|e| StatusError::NotRunning {
             addr,
-            reason: root_cause(&e),
+            reason: e.to_string(),
         })?;
-    let text = response.text().await.map_err(|e| StatusError::BadAnswer {
-        addr,
-        reason: e.to_string(),
-    })?;
+    let text = String::from_utf8_lossy(&response.body).into_owned();
     let health = serde_json::from_str(&text).map_err(|e| StatusError::BadAnswer {
         addr,
         reason: e.to_string(),
     })?;
     Ok((health, text))
-}
-
-fn root_cause(error: &dyn std::error::Error) -> String {
-    let mut source = error;
-    while let Some(next) = source.source() {
-        source = next;
-    }
-    source.to_string()
 }
 
 /// The health report in a few readable lines.

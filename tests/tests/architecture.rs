@@ -140,29 +140,46 @@ fn the_bottom_of_the_core_imports_nothing_above_it() {
 
 #[test]
 fn crates_depend_one_way_and_the_core_has_no_server_or_desktop() {
-    let dependencies = |dir: &Path| -> BTreeSet<String> {
+    let declared = |dir: &Path| -> toml::Table {
         let text = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
         let manifest: toml::Table = text.parse().unwrap();
         ["dependencies", "build-dependencies"]
             .iter()
             .filter_map(|section| manifest.get(*section).and_then(|d| d.as_table()))
-            .flat_map(|table| table.keys().cloned())
+            .flat_map(|table| table.clone())
             .collect()
     };
+    let dependencies = |dir: &Path| -> BTreeSet<String> { declared(dir).keys().cloned().collect() };
     let [core, server, app] = crate_dirs();
     let core_deps = dependencies(&core.1);
-    for forbidden in [
-        "axum",
-        "hyper",
-        "hyper-util",
-        "tower",
-        "tauri",
-        "pai-server",
-        "pai-orchestrator",
-    ] {
+    for forbidden in ["axum", "tower", "tauri", "pai-server", "pai-orchestrator"] {
         assert!(
             !core_deps.contains(forbidden),
             "pai-core depends on {forbidden}"
+        );
+    }
+    // hyper is the core's HTTP client; serving HTTP is the server crate's.
+    for (name, spec) in declared(&core.1) {
+        if !name.starts_with("hyper") {
+            continue;
+        }
+        let spec = spec
+            .as_table()
+            .unwrap_or_else(|| panic!("{name}: declare its features"));
+        assert!(
+            spec.get("workspace").is_none(),
+            "{name}: the workspace's features include the server"
+        );
+        let features = spec
+            .get("features")
+            .and_then(|f| f.as_array())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            features
+                .iter()
+                .all(|f| !f.as_str().unwrap_or_default().starts_with("server")),
+            "pai-core uses {name} as a server: {features:?}"
         );
     }
     assert!(!core_deps.iter().any(|d| d.starts_with("tauri")));

@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -32,8 +31,6 @@ pub enum DaemonError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot build the HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
 }
 
 /// How often providers are checked (models, loaded model, reachability).
@@ -182,7 +179,7 @@ impl Daemon {
         for problem in &degraded {
             tracing::error!("{problem}; the proxy serves without it");
         }
-        let http = pai_core::net::http_client()?;
+        let http = pai_core::net::Http::new();
         let shutdown = CancellationToken::new();
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
         quota.start(&config.quota, http.clone(), shutdown.clone());
@@ -205,7 +202,7 @@ impl Daemon {
             shutdown.clone(),
         ));
         let connections = crate::Connections::new(connection_limits(server_config.max_connections));
-        let state = ProxyState {
+        let state = ProxyState::new(crate::Shared {
             core: core.clone(),
             config_path,
             data_dir,
@@ -213,8 +210,8 @@ impl Daemon {
             started: Instant::now(),
             listen: local_addr,
             connections: connections.clone(),
-            degraded: Arc::new(degraded),
-        };
+            degraded,
+        });
         tokio::spawn(pai_core::pipeline::jobs::run_workers(
             core,
             JOB_WORKERS,

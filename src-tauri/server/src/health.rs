@@ -101,6 +101,6 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
         tasks: tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks(),
-        degraded: state.degraded.as_ref().clone(),
+        degraded: state.degraded.clone(),
     })
 }

@@ -32,10 +32,12 @@ pub use serve::{serve, ConnectionLimits, Connections};
 use pai_core::config::Config;
 use pai_core::pipeline::Core;
 
-/// Everything a request handler needs; cheap to clone (all `Arc`s): the core, and what
-/// HTTP adds to it.
+/// Everything a request handler needs: the core, and what HTTP adds to it. Every handler
+/// gets a clone; cloning is one reference count.
 #[derive(Clone)]
-pub struct ProxyState {
+pub struct ProxyState(Arc<Shared>);
+
+pub struct Shared {
     pub core: Core,
     /// The config file, when there is one to save edits to.
     pub config_path: Option<std::path::PathBuf>,
@@ -48,7 +50,21 @@ pub struct ProxyState {
     /// Client connections open now.
     pub connections: Connections,
     /// What does not work (a store that could not be opened), in words.
-    pub degraded: Arc<Vec<String>>,
+    pub degraded: Vec<String>,
+}
+
+impl ProxyState {
+    pub fn new(shared: Shared) -> ProxyState {
+        ProxyState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for ProxyState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl ProxyState {

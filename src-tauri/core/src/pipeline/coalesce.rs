@@ -128,7 +128,7 @@ fn key(prepared: &Prepared) -> Key {
     hash.update(prepared.path_and_query.as_bytes());
     hash.update([0]);
     hash_headers(&mut hash, &prepared.headers);
-    hash.update(&prepared.body);
+    hash.update(prepared.body.bytes());
     hash.finalize().into()
 }
 

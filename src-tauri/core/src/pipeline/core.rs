@@ -21,24 +21,37 @@ use crate::router::{Mode, ModeSwitch, Outcomes};
 use crate::store::jobs::JobStore;
 use crate::store::Recorder;
 
+/// The running core; cloning it is one reference count (a request holds it for as long
+/// as its answer streams).
 #[derive(Clone)]
-pub struct Core {
-    config: Arc<ArcSwap<Config>>,
-    pub http: reqwest::Client,
+pub struct Core(Arc<Shared>);
+
+/// What the core is made of, shared by every clone of [`Core`].
+pub struct Shared {
+    config: ArcSwap<Config>,
+    pub http: crate::net::Http,
     pub recorder: Recorder,
     pub health: HealthBoard,
     pub providers: Arc<ArcSwap<Providers>>,
     pub mode: ModeSwitch,
     pub outcomes: Outcomes,
     pub queue: Queue,
-    pub coalescer: Arc<Coalescer>,
+    pub coalescer: Coalescer,
     /// Async jobs; `None` when their store cannot be opened.
     pub jobs: Option<JobStore>,
     pub quota: QuotaMonitor,
     /// The target that answered the latest request (the tray shows it).
-    pub last_route: Arc<watch::Sender<Option<String>>>,
+    pub last_route: watch::Sender<Option<String>>,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
-    applied: Arc<watch::Sender<u64>>,
+    applied: watch::Sender<u64>,
+}
+
+impl std::ops::Deref for Core {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 /// What changed in the core, for whoever shows it (the tray, the settings page): the core
@@ -75,7 +88,7 @@ pub enum CoreEvent {
 /// What the core is built from.
 pub struct Parts {
     pub config: Config,
-    pub http: reqwest::Client,
+    pub http: crate::net::Http,
     pub recorder: Recorder,
     pub health: HealthBoard,
     pub quota: QuotaMonitor,
@@ -93,8 +106,8 @@ impl Core {
             jobs,
         } = parts;
         let providers = Providers::from_config(&config, &health);
-        Core {
-            config: Arc::new(ArcSwap::from_pointee(config)),
+        Core(Arc::new(Shared {
+            config: ArcSwap::from_pointee(config),
             http,
             recorder,
             health,
@@ -102,12 +115,12 @@ impl Core {
             mode: ModeSwitch::default(),
             outcomes: Outcomes::default(),
             queue: Queue::default(),
-            coalescer: Arc::default(),
+            coalescer: Coalescer::default(),
             jobs,
             quota,
-            last_route: Arc::new(watch::channel(None).0),
-            applied: Arc::new(watch::channel(0).0),
-        }
+            last_route: watch::channel(None).0,
+            applied: watch::channel(0).0,
+        }))
     }
 
     /// Every change from now on, as it happens: a stream per subscriber, merged from the

@@ -13,6 +13,7 @@ use crate::queue::Priority;
 use crate::router::{self, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 use crate::types::Complexity;
+use crate::wire::body::MessagesBody;
 use crate::wire::summary::MessagesSummary;
 use crate::wire::ApiError;
 
@@ -33,8 +34,7 @@ pub struct Prepared {
     /// Kept to route again when a held request is released.
     pub(super) classification: Classification,
     pub requested_model: Option<String>,
-    pub(super) body: Bytes,
-    pub(super) json: serde_json::Value,
+    pub(super) body: MessagesBody,
     pub(super) headers: HeaderMap,
     pub(super) path_and_query: String,
     pub input_tokens: u64,
@@ -59,8 +59,6 @@ impl Prepared {
     ) -> Result<Prepared, ApiError> {
         let summary = MessagesSummary::parse(&body)?;
         let facts = RequestFacts::from_summary(&summary, body.len());
-        let json: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| ApiError::invalid_request(e.to_string()))?;
         let config = core.config();
         let mode = core.mode.get();
         let explicit = headers
@@ -107,8 +105,7 @@ impl Prepared {
             stream: summary.is_stream() && !is_count,
             input_tokens: facts.input_tokens,
             needs,
-            body,
-            json,
+            body: MessagesBody::new(body.clone(), &summary),
             headers,
             path_and_query,
             is_count,

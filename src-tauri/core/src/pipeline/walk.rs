@@ -408,12 +408,10 @@ impl Prepared {
             Some(gate.acquire(self.priority, self.ticket).await)
         };
         let fixed = (config.is_claude() && self.mode != Mode::Paused)
-            .then(|| router::unsigned_thinking_fix(&self.json))
+            .then(|| router::unsigned_thinking_fix(&self.body))
             .flatten();
-        let fixed_bytes = fixed.as_ref().map(|f| bytes::Bytes::from(f.to_string()));
         let request = MessagesRequest {
-            body: fixed_bytes.as_ref().unwrap_or(&self.body),
-            json: fixed.as_ref().unwrap_or(&self.json),
+            body: fixed.as_ref().unwrap_or(&self.body),
             model,
             stream: self.stream,
             path_and_query: &self.path_and_query,

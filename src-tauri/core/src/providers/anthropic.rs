@@ -6,10 +6,11 @@ use bytes::Bytes;
 use http::{HeaderMap, Method};
 
 use super::{
-    body_stream, own_key, send_with_timeout, MessagesRequest, ModelInfo, Provider, ProviderError,
-    Upstream,
+    body_stream, own_key, request, send_with_timeout, MessagesRequest, ModelInfo, Provider,
+    ProviderError, Upstream,
 };
 use crate::config::ProviderConfig;
+use crate::net::Http;
 use crate::wire::headers;
 
 pub struct AnthropicProvider {
@@ -25,7 +26,7 @@ impl AnthropicProvider {
     /// only when they are the client's to send here).
     pub async fn send_raw(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         method: Method,
         path_and_query: &str,
         client_headers: &HeaderMap,
@@ -45,10 +46,10 @@ impl AnthropicProvider {
         url: String,
         headers: HeaderMap,
         body: Bytes,
-        http: &reqwest::Client,
+        http: &Http,
     ) -> Result<Upstream, ProviderError> {
-        let request = http.request(method, url).headers(headers).body(body);
-        let response = send_with_timeout(&self.config, request).await?;
+        let request = request(&self.config, method, &url, headers, body)?;
+        let response = send_with_timeout(&self.config, http, request).await?;
         let status = response.status();
         let headers = headers::downstream_response(response.headers());
         Ok(Upstream {
@@ -66,10 +67,10 @@ impl Provider for AnthropicProvider {
 
     async fn messages(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
-        let body = body_for_model(request);
+        let body = request.body.with_model(request.model);
         let url = upstream_url(&self.config, request.path_and_query);
         let mut headers =
             headers::upstream_request(request.client_headers, self.config.is_claude());
@@ -83,37 +84,27 @@ impl Provider for AnthropicProvider {
 
     async fn count_tokens(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         self.messages(http, request).await
     }
 
-    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+    async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
         if self.config.is_claude() {
             return None;
         }
-        let mut request = http
-            .get(upstream_url(&self.config, "/v1/models"))
-            .timeout(std::time::Duration::from_secs(5));
+        let mut headers = HeaderMap::new();
         match own_key(&self.config) {
-            Ok(Some(key)) => request = request.header("x-api-key", key),
+            Ok(Some(key)) => {
+                headers.insert("x-api-key", key);
+            }
             Ok(None) => {}
             Err(error) => return Some(Err(error.to_string())),
         }
-        Some(super::openai::list_models(request).await)
+        let url = upstream_url(&self.config, "/v1/models");
+        Some(super::openai::list_models(http, &url, headers).await)
     }
-}
-
-/// The client's body, with `model` replaced when the route asks for another model.
-fn body_for_model(request: &MessagesRequest<'_>) -> Bytes {
-    let requested = request.json.get("model").and_then(|m| m.as_str());
-    if requested == Some(request.model) {
-        return request.body.clone();
-    }
-    let mut json = request.json.clone();
-    json["model"] = serde_json::Value::String(request.model.to_owned());
-    Bytes::from(json.to_string())
 }
 
 /// `base_url` + the client's path and query; a base URL with a path prefix keeps it.

@@ -24,7 +24,8 @@ use http::{HeaderMap, StatusCode};
 pub use health::{Admission, Breaker, Health, HealthBoard, HealthReport, ModelInfo};
 
 use crate::config::{ProviderConfig, ProviderKind};
-use crate::net::root_cause;
+use crate::net::{Http, NetError};
+use crate::wire::body::MessagesBody;
 use crate::wire::ApiError;
 
 /// A response body in Anthropic's format.
@@ -69,10 +70,8 @@ impl Upstream {
 
 /// What the proxy asks of a provider for one Messages (or count_tokens) request.
 pub struct MessagesRequest<'a> {
-    /// The client's body, byte for byte.
-    pub body: &'a Bytes,
-    /// The same body, parsed (translating providers need it).
-    pub json: &'a serde_json::Value,
+    /// The client's body: its bytes, parsed on demand (translating providers need it).
+    pub body: &'a MessagesBody,
     /// The model to ask for (the target's, or the client's).
     pub model: &'a str,
     pub stream: bool,
@@ -102,19 +101,18 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
-    /// Classifies a transport error without its URL, which could carry a key in a query.
-    pub fn from_reqwest(provider: &str, error: &reqwest::Error) -> ProviderError {
+    /// Classifies a transport error (told without its URL, which could carry a key).
+    pub fn from_net(provider: &str, error: NetError) -> ProviderError {
         let provider = provider.to_owned();
-        let reason = root_cause(error);
-        if error.is_connect() {
-            ProviderError::Unreachable { provider, reason }
-        } else if error.is_timeout() {
-            ProviderError::Timeout {
-                provider,
-                after: Duration::ZERO,
+        match error {
+            NetError::Connect(reason) | NetError::Tls(reason) => {
+                ProviderError::Unreachable { provider, reason }
             }
-        } else {
-            ProviderError::Failed { provider, reason }
+            NetError::Timeout(after) => ProviderError::Timeout { provider, after },
+            other => ProviderError::Failed {
+                provider,
+                reason: other.to_string(),
+            },
         }
     }
 
@@ -143,20 +141,20 @@ pub trait Provider {
     /// Sends a Messages request; returns once the response head is known.
     async fn messages(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError>;
 
     /// Answers `count_tokens` (by asking, or by a local estimate).
     async fn count_tokens(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError>;
 
     /// Asks the provider what it serves; `None` when it has nothing to ask (Anthropic's
     /// API needs credentials only the client has).
-    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>>;
+    async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>>;
 }
 
 /// A configured provider of any kind.
@@ -190,7 +188,7 @@ impl Provider for AnyProvider {
 
     async fn messages(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         match self {
@@ -201,7 +199,7 @@ impl Provider for AnyProvider {
 
     async fn count_tokens(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         match self {
@@ -210,7 +208,7 @@ impl Provider for AnyProvider {
         }
     }
 
-    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+    async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
         match self {
             AnyProvider::Anthropic(p) => p.check(http).await,
             AnyProvider::OpenAi(p) => p.check(http).await,
@@ -220,16 +218,18 @@ impl Provider for AnyProvider {
 
 /// A response body as the proxy reads it: errors without URLs, and bounded by the
 /// provider's idle timeout — past it, the stream yields a `TimedOut` error and ends.
-pub(crate) fn body_stream(provider: &ProviderConfig, response: reqwest::Response) -> BodyStream {
+pub(crate) fn body_stream(
+    provider: &ProviderConfig,
+    response: http::Response<crate::net::Body>,
+) -> BodyStream {
     use tokio_stream::StreamExt as _;
     let name = provider.name.clone();
     let idle = provider.idle_timeout;
-    let chunks = response
-        .bytes_stream()
+    let chunks = http_body_util::BodyDataStream::new(response.into_body())
         .timeout(idle)
         .map(move |item| match item {
             Ok(Ok(chunk)) => Ok(chunk),
-            Ok(Err(error)) => Err(std::io::Error::other(root_cause(&error))),
+            Ok(Err(error)) => Err(std::io::Error::other(crate::net::root_cause(&error))),
             Err(_elapsed) => Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
                 format!("provider {name} sent nothing for {}s", idle.as_secs()),
@@ -250,16 +250,38 @@ pub(crate) fn body_stream(provider: &ProviderConfig, response: reqwest::Response
 /// Sends with the provider's timeout to the response head.
 pub(crate) async fn send_with_timeout(
     provider: &ProviderConfig,
-    request: reqwest::RequestBuilder,
-) -> Result<reqwest::Response, ProviderError> {
-    match tokio::time::timeout(provider.timeout, request.send()).await {
+    http: &Http,
+    request: http::Request<http_body_util::Full<Bytes>>,
+) -> Result<http::Response<crate::net::Body>, ProviderError> {
+    match tokio::time::timeout(provider.timeout, http.send(request)).await {
         Err(_) => Err(ProviderError::Timeout {
             provider: provider.name.clone(),
             after: provider.timeout,
         }),
-        Ok(Err(source)) => Err(ProviderError::from_reqwest(&provider.name, &source)),
+        Ok(Err(error)) => Err(ProviderError::from_net(&provider.name, error)),
         Ok(Ok(response)) => Ok(response),
     }
+}
+
+/// A request to `url` (a provider's URL, checked when the config was read).
+pub(crate) fn request(
+    provider: &ProviderConfig,
+    method: http::Method,
+    url: &str,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, ProviderError> {
+    let uri = url
+        .parse::<http::Uri>()
+        .map_err(|_| ProviderError::Failed {
+            provider: provider.name.clone(),
+            reason: "its base_url does not make a valid URL".to_owned(),
+        })?;
+    let mut request = http::Request::new(http_body_util::Full::new(body));
+    *request.method_mut() = method;
+    *request.uri_mut() = uri;
+    *request.headers_mut() = headers;
+    Ok(request)
 }
 
 /// The provider's own key as a header value, marked sensitive so it never prints.
@@ -313,7 +335,7 @@ impl Providers {
 pub async fn run_health_checks(
     providers: std::sync::Arc<arc_swap::ArcSwap<Providers>>,
     board: HealthBoard,
-    http: reqwest::Client,
+    http: Http,
     every: Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) {

@@ -12,6 +12,7 @@ use super::{
     Provider, ProviderError, Upstream,
 };
 use crate::config::ProviderConfig;
+use crate::net::Http;
 use crate::translate::request::{to_openai, Limits};
 use crate::translate::response::{error_message, to_anthropic};
 use crate::translate::stream::StreamTranslator;
@@ -34,11 +35,7 @@ impl OpenAiProvider {
 
     /// The model to ask for: the route's, else the provider's; `auto` resolved to the
     /// loaded model the last health check found (checking now if none has yet).
-    pub async fn resolve_model(
-        &self,
-        http: &reqwest::Client,
-        wanted: &str,
-    ) -> Result<String, ProviderError> {
+    pub async fn resolve_model(&self, http: &Http, wanted: &str) -> Result<String, ProviderError> {
         if wanted != AUTO {
             return Ok(wanted.to_owned());
         }
@@ -92,22 +89,18 @@ impl OpenAiProvider {
         base.strip_suffix("/v1").unwrap_or(base).to_owned()
     }
 
-    fn authorize(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, ProviderError> {
-        Ok(match own_key(&self.config)? {
-            Some(key) => {
-                let mut bearer =
-                    HeaderValue::from_str(&format!("Bearer {}", key.to_str().unwrap_or_default()))
-                        .map_err(|_| ProviderError::BadKey {
-                            provider: self.config.name.clone(),
-                        })?;
-                bearer.set_sensitive(true);
-                request.header(reqwest::header::AUTHORIZATION, bearer)
-            }
-            None => request,
-        })
+    /// Headers carrying the provider's key, if it has one, as a bearer token.
+    fn authorized(&self) -> Result<HeaderMap, ProviderError> {
+        let mut headers = HeaderMap::new();
+        if let Some(key) = own_key(&self.config)? {
+            let bearer = crate::net::bearer(key.to_str().unwrap_or_default()).ok_or_else(|| {
+                ProviderError::BadKey {
+                    provider: self.config.name.clone(),
+                }
+            })?;
+            headers.insert(http::header::AUTHORIZATION, bearer);
+        }
+        Ok(headers)
     }
 }
 
@@ -118,7 +111,7 @@ impl Provider for OpenAiProvider {
 
     async fn messages(
         &self,
-        http: &reqwest::Client,
+        http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         let model = self.resolve_model(http, request.model).await?;
@@ -135,7 +128,7 @@ impl Provider for OpenAiProvider {
             }
         }
         let body = to_openai(
-            request.json,
+            request.body.json(),
             &model,
             Limits {
                 context_window: window,
@@ -146,12 +139,20 @@ impl Provider for OpenAiProvider {
             provider: self.config.name.clone(),
             reason: e.to_string(),
         })?;
-        let builder = self.authorize(
-            http.post(self.endpoint("/chat/completions"))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.to_string()),
+        let mut headers = self.authorized()?;
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let url = self.endpoint("/chat/completions");
+        let upstream = super::request(
+            &self.config,
+            http::Method::POST,
+            &url,
+            headers,
+            Bytes::from(body.to_string()),
         )?;
-        let response = send_with_timeout(&self.config, builder).await?;
+        let response = send_with_timeout(&self.config, http, upstream).await?;
         let status = response.status();
         let retry_after = response.headers().get("retry-after").cloned();
         let body = body_stream(&self.config, response);
@@ -176,54 +177,50 @@ impl Provider for OpenAiProvider {
 
     async fn count_tokens(
         &self,
-        _http: &reqwest::Client,
+        _http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
         Ok(Upstream::json(
             StatusCode::OK,
-            &json!({"input_tokens": tokens::estimate(request.json)}),
+            &json!({"input_tokens": tokens::estimate(request.body.json())}),
         ))
     }
 
-    async fn check(&self, http: &reqwest::Client) -> Option<Result<ModelInfo, String>> {
+    async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
         let wants_auto = self.config.model.as_deref() == Some(AUTO);
+        let headers = match self.authorized() {
+            Ok(headers) => headers,
+            Err(error) => return Some(Err(error.to_string())),
+        };
         if wants_auto {
             // LM Studio's own API says which model is loaded and its context length.
-            let request = http
-                .get(format!("{}/api/v0/models", self.root()))
-                .timeout(std::time::Duration::from_secs(5));
-            if let Ok(request) = self.authorize(request) {
-                if let Ok(info) = lmstudio_models(request).await {
-                    return Some(Ok(info));
-                }
+            let url = format!("{}/api/v0/models", self.root());
+            if let Ok(info) = lmstudio_models(http, &url, headers.clone()).await {
+                return Some(Ok(info));
             }
         }
-        let request = http
-            .get(self.endpoint("/models"))
-            .timeout(std::time::Duration::from_secs(5));
-        match self.authorize(request) {
-            Ok(request) => Some(list_models(request).await),
-            Err(error) => Some(Err(error.to_string())),
-        }
+        Some(list_models(http, &self.endpoint("/models"), headers).await)
     }
 }
 
+/// How long a models check may take.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// `GET …/models` (OpenAI and Anthropic shapes both have `data[].id`).
-pub async fn list_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
-    let response = request
-        .send()
+pub async fn list_models(http: &Http, url: &str, headers: HeaderMap) -> Result<ModelInfo, String> {
+    let response = http
+        .get(url, headers, CHECK_TIMEOUT)
         .await
-        .map_err(|e| crate::net::root_cause(&e))?;
-    if !response.status().is_success() {
+        .map_err(|e| e.to_string())?;
+    if !response.status.is_success() {
         return Err(format!(
             "GET models answered HTTP {}",
-            response.status().as_u16()
+            response.status.as_u16()
         ));
     }
     let body: Value = response
         .json()
-        .await
-        .map_err(|_| "GET models answered something that is not JSON".to_owned())?;
+        .ok_or_else(|| "GET models answered something that is not JSON".to_owned())?;
     let models: Vec<String> = body["data"]
         .as_array()
         .map(|data| {
@@ -240,15 +237,15 @@ pub async fn list_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, 
 }
 
 /// LM Studio's `GET /api/v0/models`: `state: "loaded"`, `max_context_length`.
-async fn lmstudio_models(request: reqwest::RequestBuilder) -> Result<ModelInfo, String> {
-    let response = request
-        .send()
+async fn lmstudio_models(http: &Http, url: &str, headers: HeaderMap) -> Result<ModelInfo, String> {
+    let response = http
+        .get(url, headers, CHECK_TIMEOUT)
         .await
-        .map_err(|e| crate::net::root_cause(&e))?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status().as_u16()));
+        .map_err(|e| e.to_string())?;
+    if !response.status.is_success() {
+        return Err(format!("HTTP {}", response.status.as_u16()));
     }
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    let body: Value = response.json().ok_or("not JSON")?;
     let data = body["data"].as_array().ok_or("no data")?;
     let is_chat = |m: &&Value| !matches!(m["type"].as_str(), Some("embeddings"));
     let loaded = data

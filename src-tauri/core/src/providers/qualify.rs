@@ -4,12 +4,13 @@
 //! turn, a tool call, the follow-up with the tool's result, and the context window Claude
 //! Code needs for its system prompt and tools. The verdict says what to use it for.
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::wire::body::MessagesBody;
 
 use super::{AnyProvider, MessagesRequest, Provider};
 
@@ -49,15 +50,14 @@ const WEATHER_TOOL: &str = r#"[{"name": "get_weather", "description": "Current w
 /// Sends one non-streaming request through the provider; the Anthropic answer as JSON.
 async fn ask(
     provider: &AnyProvider,
-    http: &reqwest::Client,
+    http: &crate::net::Http,
     model: &str,
     body: &Value,
 ) -> Result<Value, String> {
-    let bytes = Bytes::from(body.to_string());
+    let message = MessagesBody::from_value(body.clone());
     let headers = HeaderMap::new();
     let request = MessagesRequest {
-        body: &bytes,
-        json: body,
+        body: &message,
         model,
         stream: false,
         path_and_query: "/v1/messages",
@@ -98,7 +98,7 @@ fn text_of(answer: &Value) -> String {
 
 pub async fn qualify(
     provider: &AnyProvider,
-    http: &reqwest::Client,
+    http: &crate::net::Http,
     context_window: Option<u32>,
 ) -> Qualification {
     let config = provider.config();
@@ -238,7 +238,7 @@ pub async fn qualify(
 pub async fn qualify_named(
     config: &crate::config::Config,
     name: &str,
-    http: &reqwest::Client,
+    http: &crate::net::Http,
     board: &super::HealthBoard,
 ) -> Result<Qualification, String> {
     let providers = super::Providers::from_config(config, board);

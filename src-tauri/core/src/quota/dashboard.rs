@@ -4,8 +4,11 @@
 
 use std::time::Duration;
 
+use http::HeaderMap;
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+use crate::net::Http;
 
 use super::{QuotaMonitor, Reading, Source, Window};
 
@@ -32,7 +35,7 @@ pub struct Dashboard {
 
 pub async fn poll(
     monitor: QuotaMonitor,
-    http: reqwest::Client,
+    http: Http,
     dashboard: Dashboard,
     shutdown: CancellationToken,
 ) {
@@ -63,22 +66,15 @@ pub async fn poll(
     }
 }
 
-async fn fetch(http: &reqwest::Client, dashboard: &Dashboard) -> Result<Reading, DashboardError> {
+async fn fetch(http: &Http, dashboard: &Dashboard) -> Result<Reading, DashboardError> {
     let response = http
-        .get(dashboard.url.clone())
-        .timeout(dashboard.timeout)
-        .send()
+        .get(dashboard.url.as_str(), HeaderMap::new(), dashboard.timeout)
         .await
-        .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
-    if !response.status().is_success() {
-        return Err(DashboardError::Status(response.status().as_u16()));
+        .map_err(|e| DashboardError::Unreachable(e.to_string()))?;
+    if !response.status.is_success() {
+        return Err(DashboardError::Status(response.status.as_u16()));
     }
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| DashboardError::Unreachable(crate::net::root_cause(&e)))?;
-    let json: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| DashboardError::NotJson)?;
+    let json: serde_json::Value = response.json().ok_or(DashboardError::NotJson)?;
     let pointer = &dashboard.usage_pointer;
     let percent =
         percent_at(&json, pointer).ok_or_else(|| DashboardError::NoNumber(pointer.to_owned()))?;

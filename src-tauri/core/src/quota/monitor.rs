@@ -80,7 +80,7 @@ impl QuotaMonitor {
     }
 
     /// Starts the publisher and the configured pollers; they stop with `shutdown`.
-    pub fn start(&self, config: &QuotaConfig, http: reqwest::Client, shutdown: CancellationToken) {
+    pub fn start(&self, config: &QuotaConfig, http: crate::net::Http, shutdown: CancellationToken) {
         tokio::spawn(self.clone().publish_loop(shutdown.clone()));
         if let Some(url) = &config.poll_url {
             tokio::spawn(super::dashboard::poll(

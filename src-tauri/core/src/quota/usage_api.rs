@@ -36,7 +36,7 @@ struct OAuth {
 
 pub async fn poll(
     monitor: QuotaMonitor,
-    http: reqwest::Client,
+    http: crate::net::Http,
     config: UsageApiConfig,
     shutdown: CancellationToken,
 ) {
@@ -112,7 +112,7 @@ enum Problem {
 
 type Answer = (Vec<Reading>, Option<OverageReport>);
 
-async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Answer, Problem> {
+async fn fetch(http: &crate::net::Http, config: &UsageApiConfig) -> Result<Answer, Problem> {
     let text = tokio::fs::read_to_string(&config.credentials_file)
         .await
         .map_err(|e| {
@@ -138,31 +138,34 @@ async fn fetch(http: &reqwest::Client, config: &UsageApiConfig) -> Result<Answer
             "Claude Code's login token has expired; it refreshes when Claude Code runs".into(),
         ));
     }
-    let mut bearer =
-        reqwest::header::HeaderValue::from_str(&format!("Bearer {}", oauth.access_token))
-            .map_err(|_| Problem::Other("the stored token is not a valid header value".into()))?;
-    bearer.set_sensitive(true);
+    let bearer = crate::net::bearer(&oauth.access_token)
+        .ok_or_else(|| Problem::Other("the stored token is not a valid header value".into()))?;
+    let mut headers = http::HeaderMap::new();
+    headers.insert(http::header::AUTHORIZATION, bearer);
+    headers.insert(
+        "anthropic-beta",
+        http::HeaderValue::from_static("oauth-2025-04-20"),
+    );
     let response = http
-        .get(config.url.clone())
-        .header(reqwest::header::AUTHORIZATION, bearer)
-        .header("anthropic-beta", "oauth-2025-04-20")
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
+        .get(
+            config.url.as_str(),
+            headers,
+            std::time::Duration::from_secs(10),
+        )
         .await
-        .map_err(|e| Problem::Other(format!("unreachable: {}", crate::net::root_cause(&e))))?;
-    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        .map_err(|e| Problem::Other(format!("unreachable: {e}")))?;
+    if response.status == http::StatusCode::TOO_MANY_REQUESTS {
         return Err(Problem::RateLimited);
     }
-    if !response.status().is_success() {
+    if !response.status.is_success() {
         return Err(Problem::Other(format!(
             "answered HTTP {}",
-            response.status().as_u16()
+            response.status.as_u16()
         )));
     }
     let usage: Value = response
         .json()
-        .await
-        .map_err(|_| Problem::Other("answered something unexpected".into()))?;
+        .ok_or_else(|| Problem::Other("answered something unexpected".into()))?;
     Ok(parse(&usage))
 }
 

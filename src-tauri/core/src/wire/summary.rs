@@ -4,6 +4,9 @@
 //! (`context_management`, `output_config`, whatever Anthropic adds next) are ignored here
 //! and kept in the forwarded body.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -12,8 +15,11 @@ use super::error::ApiError;
 /// The parts of a `/v1/messages` (or `count_tokens`) body the proxy looks at.
 #[derive(Debug, Deserialize)]
 pub struct MessagesSummary<'a> {
-    #[serde(borrow, default)]
-    pub model: Option<std::borrow::Cow<'a, str>>,
+    /// `model` as written in the body (its place is where a new model goes).
+    #[serde(rename = "model", borrow, default)]
+    model_raw: Option<&'a RawValue>,
+    #[serde(skip)]
+    model: Option<Cow<'a, str>>,
     #[serde(default)]
     pub stream: Option<bool>,
     #[serde(default)]
@@ -36,7 +42,7 @@ impl<'a> MessagesSummary<'a> {
                 "request body is empty; expected a JSON object",
             ));
         }
-        let summary: MessagesSummary<'a> = serde_json::from_slice(body).map_err(|e| {
+        let mut summary: MessagesSummary<'a> = serde_json::from_slice(body).map_err(|e| {
             if e.is_data() && e.to_string().starts_with("missing field `messages`") {
                 ApiError::invalid_request("messages: Field required")
             } else {
@@ -48,7 +54,23 @@ impl<'a> MessagesSummary<'a> {
                 "messages: Input should be a valid list",
             ));
         }
+        summary.model =
+            match summary.model_raw.map(RawValue::get) {
+                None | Some("null") => None,
+                Some(raw) => Some(serde_json::from_str::<Cow<'a, str>>(raw).map_err(|_| {
+                    ApiError::invalid_request("model: Input should be a valid string")
+                })?),
+            };
         Ok(summary)
+    }
+
+    /// Where the `model` value (quotes included) sits in `body`, the bytes this summary
+    /// was parsed from.
+    pub fn model_span(&self, body: &[u8]) -> Option<Range<usize>> {
+        let raw = self.model_raw?.get();
+        let start = (raw.as_ptr() as usize).checked_sub(body.as_ptr() as usize)?;
+        let end = start + raw.len();
+        (end <= body.len() && &body[start..end] == raw.as_bytes()).then_some(start..end)
     }
 
     pub fn is_stream(&self) -> bool {
