@@ -14,13 +14,9 @@ cargo clippy --workspace --all-targets --no-default-features --locked -- -D warn
 echo "== clippy (tray app, feature gui)"
 cargo clippy -p pai-orchestrator --all-targets --locked -- -D warnings
 
-echo "== build the tray app the window test drives"
+echo "== build the binaries the end-to-end tests start: the CLI and headless proxy, the tray app"
 cargo build -p pai-orchestrator --locked
-mkdir -p target/gui
-cp target/debug/pai-orchestrator target/gui/pai-orchestrator
-export PAI_GUI_BIN="$PWD/target/gui/pai-orchestrator"
-# The headless binary the end-to-end tests start (built last: it is target/debug's).
-cargo build -p pai-orchestrator --no-default-features --locked
+export PAI_GUI_BIN="$PWD/target/debug/pai-orchestrator-tray"
 
 echo "== tests"
 cargo nextest run --workspace --no-default-features --locked --no-fail-fast

@@ -1,6 +1,8 @@
 //! The real tray app's settings window (WebKitGTK), under Xvfb, driven over WebDriver with
 //! `tauri-driver`: it shows the quota, and a threshold changed there is saved to the
-//! config file. Needs the GUI binary (`$PAI_GUI_BIN`, built by scripts/test.sh).
+//! config file. Needs the GUI binary (`$PAI_GUI_BIN`, built by scripts/test.sh). Also: the
+//! command-line binary hands over to the tray app installed next to it, and runs headless
+//! when there is none.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -211,4 +213,61 @@ fn without_a_display_the_tray_app_runs_headless_by_itself() {
         child.0.try_wait().unwrap().is_none(),
         "and still be running"
     );
+}
+
+/// Starts `binary` (copied alone, or with the tray app, into a fresh directory) with a
+/// display; returns it once it listens, and what it said on the way.
+fn start_with_display(
+    with_tray: bool,
+    display: &str,
+) -> (Killed, std::path::PathBuf, Vec<String>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::copy(pai_e2e::binary::binary_path(), bin.join("pai-orchestrator")).unwrap();
+    let tray = bin.join("pai-orchestrator-tray");
+    if with_tray {
+        let app =
+            std::env::var("PAI_GUI_BIN").expect("PAI_GUI_BIN is not set: run scripts/test.sh");
+        std::fs::copy(app, &tray).unwrap();
+    }
+    let mut child = Command::new(bin.join("pai-orchestrator"))
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.path().join("config.toml"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("DISPLAY", display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let child = Killed(child);
+    let mut said = Vec::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        let listening = line.contains("proxy listening");
+        said.push(line);
+        if listening {
+            return (child, tray, said, dir);
+        }
+    }
+    panic!("it never listened: {said:?}");
+}
+
+#[test]
+fn the_command_line_binary_hands_over_to_the_tray_app_next_to_it() {
+    let (_xvfb, display) = xvfb();
+    let (child, tray, _, _dir) = start_with_display(true, &display);
+    let exe = std::fs::read_link(format!("/proc/{}/exe", child.0.id())).unwrap();
+    assert_eq!(exe, tray, "the same process should now be the tray app");
+
+    let (child, _, said, _dir) = start_with_display(false, &display);
+    assert!(
+        said.iter()
+            .any(|l| l.contains("running headless") && l.contains("not installed")),
+        "it should say why it runs headless: {said:?}"
+    );
+    let exe = std::fs::read_link(format!("/proc/{}/exe", child.0.id())).unwrap();
+    assert!(exe.ends_with("pai-orchestrator"));
 }

@@ -114,6 +114,7 @@ impl QuotaMonitor {
             tracker.allow_extra_usage(config.allow_extra_usage);
         }
         *lock(&self.shared.state_file) = config.state_file.clone();
+        self.refresh();
         self.shared.wake.notify_one();
     }
 
@@ -168,6 +169,7 @@ impl QuotaMonitor {
             }
         }
         self.persist(Source::Headers, &report.readings, now);
+        self.refresh();
         self.shared.wake.notify_one();
     }
 
@@ -187,6 +189,7 @@ impl QuotaMonitor {
             }
         }
         self.persist(source, readings, now);
+        self.refresh();
         self.shared.wake.notify_one();
     }
 
@@ -219,9 +222,20 @@ impl QuotaMonitor {
         }
     }
 
+    /// Keeps the snapshot current as time passes (a reading going stale, a reset) and
+    /// writes the state file whenever the snapshot changed.
     async fn publish_loop(self, shutdown: CancellationToken) {
+        let mut written: Option<QuotaSnapshot> = None;
         loop {
-            let deadline = self.publish().await;
+            let deadline = self.refresh();
+            let snapshot = self.snapshot();
+            if written.as_ref().is_none_or(|w| !snapshot.same_as(w)) {
+                let path = lock(&self.shared.state_file).clone();
+                if let Err(error) = write_state_file(path.clone(), &snapshot).await {
+                    tracing::warn!(path = %path.display(), %error, "cannot write the quota state file");
+                }
+                written = Some(snapshot);
+            }
             let wait = deadline
                 .and_then(|at| (at - Utc::now()).to_std().ok())
                 .unwrap_or(std::time::Duration::from_secs(3600));
@@ -233,34 +247,36 @@ impl QuotaMonitor {
         }
     }
 
-    /// Computes the snapshot; if it changed, writes the state file, then publishes.
-    /// Returns when the snapshot will next change by itself.
-    async fn publish(&self) -> Option<DateTime<Utc>> {
+    /// Computes the snapshot and, if it changed, publishes it at once (what the next
+    /// request and `/health` see) with its events; the state file follows in the
+    /// background. Returns when the snapshot will next change by itself.
+    fn refresh(&self) -> Option<DateTime<Utc>> {
         let (snapshot, deadline) = {
             let mut tracker = lock(&self.shared.tracker);
             (tracker.snapshot(Utc::now()), tracker.next_deadline())
         };
-        let previous = self.shared.snapshot.borrow().clone();
-        if snapshot.same_as(&previous) {
-            return deadline;
+        let mut previous = None;
+        self.shared.snapshot.send_if_modified(|current| {
+            if snapshot.same_as(current) {
+                return false;
+            }
+            previous = Some(std::mem::replace(current, snapshot.clone()));
+            true
+        });
+        if let Some(previous) = previous {
+            if snapshot.state != previous.state {
+                tracing::info!(from = previous.state.name(), to = snapshot.state.name(), reason = %snapshot.reason, "quota state changed");
+                let _ = self.shared.events.send(QuotaEvent {
+                    from: previous.state,
+                    to: snapshot.state,
+                    snapshot: snapshot.clone(),
+                });
+            }
+            for change in cap_changes(&previous, &snapshot) {
+                tracing::info!(family = %change.cap.family, reached = change.reached, reason = %change.cap.reason, "model family cap changed");
+                let _ = self.shared.caps.send(change);
+            }
         }
-        let path = lock(&self.shared.state_file).clone();
-        if let Err(error) = write_state_file(path.clone(), &snapshot).await {
-            tracing::warn!(path = %path.display(), %error, "cannot write the quota state file");
-        }
-        if snapshot.state != previous.state {
-            tracing::info!(from = previous.state.name(), to = snapshot.state.name(), reason = %snapshot.reason, "quota state changed");
-            let _ = self.shared.events.send(QuotaEvent {
-                from: previous.state,
-                to: snapshot.state,
-                snapshot: snapshot.clone(),
-            });
-        }
-        for change in cap_changes(&previous, &snapshot) {
-            tracing::info!(family = %change.cap.family, reached = change.reached, reason = %change.cap.reason, "model family cap changed");
-            let _ = self.shared.caps.send(change);
-        }
-        self.shared.snapshot.send_replace(snapshot);
         deadline
     }
 }
