@@ -1,7 +1,10 @@
 //! Async jobs: `POST /v1/queue/messages` takes a Messages body and answers `202` once the
-//! job is on disk (SQLite, `synchronous=FULL`); workers run jobs through the same router
-//! and quota rules (waiting while the quota is critical), retry with backoff, and a job
-//! that was running when the process died runs again after the restart (at least once,
+//! job is on disk (SQLite, `synchronous=FULL`: the commit waited for the disk); a cancel
+//! is as durable. Workers run jobs through the same router and quota rules (waiting while
+//! the quota is critical) and retry with backoff; their bookkeeping (running, finished)
+//! goes through a second connection that does not wait for the disk, so an enqueue never
+//! queues behind a worker's sync. A job that was running when the process died — or whose
+//! end was not yet on disk at a power cut — runs again after the restart (at least once,
 //! with an `idempotency-key` upstream).
 //!
 //! Credentials are never written. A job keeps a salted fingerprint of the credential it
@@ -97,7 +100,10 @@ pub type Headers = Vec<(String, String)>;
 /// The durable job table, and the credentials kept in memory for jobs still to run.
 #[derive(Clone)]
 pub struct JobStore {
+    /// Reads and the workers' bookkeeping (`synchronous=NORMAL`).
     conn: Arc<Mutex<Connection>>,
+    /// What a client is told is done: enqueue, cancel (`synchronous=FULL`).
+    durable: Arc<Mutex<Connection>>,
     /// Credentials by fingerprint, in memory only.
     credentials: Arc<Mutex<Credentials>>,
     salt: Arc<[u8; 32]>,
@@ -185,8 +191,9 @@ impl JobStore {
     /// Opens the job table; jobs left `running` by a process that died are queued again.
     pub fn open(path: &Path) -> Result<JobStore, StoreError> {
         let conn = super::open(path)?;
-        // An accepted job must survive a power cut: every commit reaches the disk.
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        let durable = super::open(path)?;
+        // An accepted job must survive a power cut: its commit reaches the disk.
+        durable.pragma_update(None, "synchronous", "FULL")?;
         let requeued = conn.execute(
             "UPDATE jobs SET status = 'queued', updated_at = ?1 WHERE status = 'running'",
             [ts(Utc::now())],
@@ -213,6 +220,7 @@ impl JobStore {
         }
         Ok(JobStore {
             conn: Arc::new(Mutex::new(conn)),
+            durable: Arc::new(Mutex::new(durable)),
             credentials: Arc::new(Mutex::new(Credentials {
                 known: HashMap::new(),
                 wanted,
@@ -223,18 +231,31 @@ impl JobStore {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, String> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || work(&store.lock()).map_err(|e| e.to_string()))
-            .await
-            .map_err(|e| e.to_string())?
+        Self::on(self.conn.clone(), work).await
+    }
+
+    /// Runs `work` on the connection whose commits wait for the disk.
+    async fn durably<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        Self::on(self.durable.clone(), work).await
+    }
+
+    async fn on<T: Send + 'static>(
+        conn: Arc<Mutex<Connection>>,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, String> {
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+            work(&conn).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Stores a new job durably; returns once it is on disk.
@@ -258,7 +279,7 @@ impl JobStore {
                 .known
                 .insert(fingerprint.clone(), credentials);
         }
-        self.blocking(move |conn| {
+        self.durably(move |conn| {
             conn.execute(
                 "INSERT INTO jobs (id, seq, created_at, updated_at, priority, not_before, deadline, status, request, headers, credential)
                  VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), ?2, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?8)",
@@ -362,7 +383,7 @@ impl JobStore {
     pub async fn cancel(&self, id: &str) -> Result<Option<(JobStatus, bool)>, String> {
         let row_id = id.to_owned();
         let found = self
-            .blocking(move |conn| {
+            .durably(move |conn| {
                 let changed = conn.execute(
                     "UPDATE jobs SET status = 'cancelled', updated_at = ?2
                      WHERE id = ?1 AND status IN ('queued', 'running')",
