@@ -38,12 +38,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// One line for Claude Code's status line: the quota windows, the state, and where
+    /// this session's latest request went. Reads Claude Code's session JSON on stdin.
+    Statusline,
     /// Point Claude Code at this proxy (`env.ANTHROPIC_BASE_URL` in its settings.json),
-    /// after a timestamped backup.
+    /// after a timestamped backup; and shows the quota in its status line (`statusline`)
+    /// unless it has one of its own.
     ConnectClaude {
         /// Claude Code's settings file [default: ~/.claude/settings.json].
         #[arg(long, value_name = "FILE")]
         settings: Option<PathBuf>,
+        /// Leave Claude Code's status line alone.
+        #[arg(long)]
+        no_statusline: bool,
     },
     /// Undo `connect-claude`: put back exactly what was there.
     DisconnectClaude {

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, Paths};
-use crate::{logging, status};
+use crate::{logging, status, statusline};
 use pai_core::config::{self, Config};
 use pai_server::daemon::{Daemon, DaemonOptions};
 
@@ -36,11 +36,27 @@ fn dispatch(cli: Cli, gui: Option<Gui>) -> Result<ExitCode, String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     match cli.command {
         Some(Command::Status { json }) => runtime.block_on(print_status(config, json)),
-        Some(Command::ConnectClaude { settings }) => {
-            connect_claude(&config, &paths, settings, true)
+        Some(Command::Statusline) => {
+            let session = statusline::session_from_stdin();
+            let line = runtime.block_on(statusline::line(
+                config.server.listen,
+                &config.quota.state_file,
+                session.as_deref(),
+            ));
+            say(&line);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::ConnectClaude {
+            settings,
+            no_statusline,
+        }) => {
+            let statusline = (!no_statusline)
+                .then(|| statusline::command(cli.config.as_deref()))
+                .flatten();
+            connect_claude(&config, &paths, settings, Some(statusline))
         }
         Some(Command::DisconnectClaude { settings }) => {
-            connect_claude(&config, &paths, settings, false)
+            connect_claude(&config, &paths, settings, None)
         }
         Some(Command::SettingsUrl) => {
             let token = pai_server::admin::token::load_or_create(&paths.data_dir)
@@ -79,38 +95,50 @@ fn say(text: &str) {
     println!("{text}");
 }
 
+/// Connects Claude Code (`Some(status line command)`) or disconnects it (`None`).
 fn connect_claude(
     config: &Config,
     paths: &Paths,
     settings: Option<std::path::PathBuf>,
-    connect: bool,
+    connect: Option<Option<String>>,
 ) -> Result<ExitCode, String> {
-    use crate::connect;
+    use crate::connect::{self, StatusLine};
     let settings = settings
         .or_else(connect::default_settings_path)
         .ok_or("no home directory: pass --settings FILE")?;
     let url = format!("http://{}", config.server.listen);
-    if connect {
-        let backup =
-            connect::connect(&settings, &paths.data_dir, &url).map_err(|e| e.to_string())?;
-        say(&format!(
-            "Claude Code now talks to {url} ({}).",
-            settings.display()
-        ));
-        if let Some(backup) = backup {
+    let Some(statusline) = connect else {
+        if connect::disconnect(&settings, &paths.data_dir, &url).map_err(|e| e.to_string())? {
             say(&format!(
-                "Backup of the previous file: {}",
-                backup.display()
+                "Claude Code's settings are back as they were ({}).",
+                settings.display()
+            ));
+        } else {
+            say(&format!(
+                "Claude Code was not pointed at {url}; nothing changed."
             ));
         }
-    } else if connect::disconnect(&settings, &paths.data_dir, &url).map_err(|e| e.to_string())? {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let done = connect::connect(&settings, &paths.data_dir, &url, statusline.as_deref())
+        .map_err(|e| e.to_string())?;
+    say(&format!(
+        "Claude Code now talks to {url} ({}).",
+        settings.display()
+    ));
+    match (&done.statusline, &statusline) {
+        (StatusLine::Installed | StatusLine::AlreadyOurs, _) => {
+            say("Its status line shows the quota and where each request went.")
+        }
+        (StatusLine::KeptTheirs(theirs), Some(ours)) => say(&format!(
+            "Your status line ({theirs}) was kept; to show the quota there instead, set its command to: {ours}"
+        )),
+        _ => {}
+    }
+    if let Some(backup) = done.backup {
         say(&format!(
-            "Claude Code's settings are back as they were ({}).",
-            settings.display()
-        ));
-    } else {
-        say(&format!(
-            "Claude Code was not pointed at {url}; nothing changed."
+            "Backup of the previous file: {}",
+            backup.display()
         ));
     }
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,8 @@
 //! "Connect Claude Code": points Claude Code at the proxy through the `env` block of its
 //! `settings.json` (`ANTHROPIC_BASE_URL`), keeping every other key, the key order and the
-//! indentation, after a timestamped backup. Disconnect puts back exactly what was there.
+//! indentation, after a timestamped backup; and, when asked, Claude Code's status line
+//! (`statusLine`: `pai-orchestrator statusline`), never replacing one the user has.
+//! Disconnect puts back exactly what was there.
 //! A settings file that is not valid JSON is never overwritten.
 
 use std::path::{Path, PathBuf};
@@ -47,6 +49,9 @@ struct Previous {
     value: Option<String>,
     /// Whether there was an `env` object at all.
     had_env: bool,
+    /// Whether connect put in our status line (disconnect then takes it out).
+    #[serde(default)]
+    added_statusline: bool,
 }
 
 fn previous_path(data_dir: &Path) -> PathBuf {
@@ -134,21 +139,67 @@ pub fn is_connected(settings_path: &Path, base_url: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Sets `env.ANTHROPIC_BASE_URL` to `base_url`. Returns the backup's path, if there was
-/// a file to back up.
+/// What `connect` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The backup of the file as it was, if there was a file and it changed.
+    pub backup: Option<PathBuf>,
+    pub statusline: StatusLine,
+}
+
+/// What became of Claude Code's status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StatusLine {
+    /// Not asked for.
+    Untouched,
+    /// Ours was put in.
+    Installed,
+    /// Ours was there already.
+    AlreadyOurs,
+    /// The user has one of their own (its command): it stays.
+    KeptTheirs(String),
+}
+
+/// The `statusLine` Claude Code runs: `command` (`pai-orchestrator statusline`).
+fn status_line_value(command: &str) -> Value {
+    serde_json::json!({"type": "command", "command": command, "padding": 0})
+}
+
+fn status_line_command(root: &Map<String, Value>) -> Option<&str> {
+    root.get("statusLine")?.get("command")?.as_str()
+}
+
+/// Sets `env.ANTHROPIC_BASE_URL` to `base_url` and, given `statusline` (the command to
+/// run), puts in Claude Code's status line unless the user has one of their own. Backs
+/// the file up first when it changes.
 pub fn connect(
     settings_path: &Path,
     data_dir: &Path,
     base_url: &str,
-) -> Result<Option<PathBuf>, ConnectError> {
+    statusline_command: Option<&str>,
+) -> Result<Connected, ConnectError> {
     let mut settings = read(settings_path)?;
     let env = settings.root.get("env").and_then(Value::as_object);
     let current = env
         .and_then(|e| e.get(KEY))
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if current.as_deref() == Some(base_url) {
-        return Ok(None);
+    let had_env = env.is_some();
+    let url_is_ours = current.as_deref() == Some(base_url);
+    let statusline = match (statusline_command, status_line_command(&settings.root)) {
+        (None, _) => StatusLine::Untouched,
+        (Some(ours), Some(theirs)) if ours == theirs => StatusLine::AlreadyOurs,
+        (Some(_), Some(theirs)) => StatusLine::KeptTheirs(theirs.to_owned()),
+        (Some(_), None) if settings.root.contains_key("statusLine") => {
+            StatusLine::KeptTheirs("(not a command)".to_owned())
+        }
+        (Some(_), None) => StatusLine::Installed,
+    };
+    if url_is_ours && statusline != StatusLine::Installed {
+        return Ok(Connected {
+            backup: None,
+            statusline,
+        });
     }
     let backup = if settings.existed {
         let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
@@ -161,10 +212,19 @@ pub fn connect(
     } else {
         None
     };
-    let previous = Previous {
-        settings: settings_path.to_owned(),
-        value: current,
-        had_env: env.is_some(),
+    // Connected before: what was there before that is still what to put back.
+    let earlier = read_previous(data_dir, settings_path);
+    let previous = match earlier {
+        Some(earlier) if url_is_ours => Previous {
+            added_statusline: statusline == StatusLine::Installed || earlier.added_statusline,
+            ..earlier
+        },
+        _ => Previous {
+            settings: settings_path.to_owned(),
+            value: current.filter(|_| !url_is_ours),
+            had_env,
+            added_statusline: statusline == StatusLine::Installed,
+        },
     };
     let record = serde_json::to_vec_pretty(&previous).unwrap_or_default();
     fsutil::write_atomic(&previous_path(data_dir), &record).map_err(|source| {
@@ -183,12 +243,25 @@ pub fn connect(
     if let Some(env) = env.as_object_mut() {
         env.insert(KEY.to_owned(), Value::String(base_url.to_owned()));
     }
+    if let (StatusLine::Installed, Some(command)) = (&statusline, statusline_command) {
+        settings
+            .root
+            .insert("statusLine".to_owned(), status_line_value(command));
+    }
     write(settings_path, &settings)?;
-    Ok(backup)
+    Ok(Connected { backup, statusline })
 }
 
-/// Restores what `connect` replaced. Leaves the file alone if it no longer points at
-/// `base_url` (the user changed it since).
+fn read_previous(data_dir: &Path, settings_path: &Path) -> Option<Previous> {
+    std::fs::read(previous_path(data_dir))
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .filter(|p: &Previous| p.settings == settings_path)
+}
+
+/// Restores what `connect` replaced: the old base URL, and no status line if ours was put
+/// in and is still there. Leaves the file alone if it no longer points at `base_url` (the
+/// user changed it since).
 pub fn disconnect(
     settings_path: &Path,
     data_dir: &Path,
@@ -203,10 +276,8 @@ pub fn disconnect(
     if current != Some(base_url) {
         return Ok(false);
     }
-    let previous: Option<Previous> = std::fs::read(previous_path(data_dir))
-        .ok()
-        .and_then(|raw| serde_json::from_slice(&raw).ok())
-        .filter(|p: &Previous| p.settings == settings_path);
+    let previous = read_previous(data_dir, settings_path);
+    let added_statusline = previous.as_ref().is_some_and(|p| p.added_statusline);
     let (value, had_env) = previous.map_or((None, true), |p| (p.value, p.had_env));
     if let Some(env) = settings.root.get_mut("env").and_then(Value::as_object_mut) {
         match value {
@@ -221,9 +292,18 @@ pub fn disconnect(
             settings.root.remove("env");
         }
     }
+    let ours = status_line_command(&settings.root).is_some_and(is_our_statusline);
+    if added_statusline && ours {
+        settings.root.remove("statusLine");
+    }
     write(settings_path, &settings)?;
     let _ = std::fs::remove_file(previous_path(data_dir));
     Ok(true)
+}
+
+/// A status line command that runs ours (`… pai-orchestrator statusline …`).
+fn is_our_statusline(command: &str) -> bool {
+    command.contains("pai-orchestrator") && command.contains("statusline")
 }
 
 #[cfg(test)]
@@ -238,7 +318,10 @@ mod tests {
         let path = dir.path().join("settings.json");
         let original = "{\n    \"model\": \"opus\",\n    \"env\": {\n        \"ANTHROPIC_BASE_URL\": \"https://gateway.example\",\n        \"FOO\": \"1\"\n    },\n    \"permissions\": {\n        \"allow\": [\n            \"Bash(ls:*)\"\n        ]\n    }\n}\n";
         std::fs::write(&path, original).unwrap();
-        let backup = connect(&path, dir.path(), URL).unwrap().unwrap();
+        let backup = connect(&path, dir.path(), URL, None)
+            .unwrap()
+            .backup
+            .unwrap();
         assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
         let connected = std::fs::read_to_string(&path).unwrap();
         assert_eq!(connected, original.replace("https://gateway.example", URL));
@@ -252,7 +335,7 @@ mod tests {
     fn a_missing_file_or_env_comes_back_missing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("claude/settings.json");
-        assert_eq!(connect(&path, dir.path(), URL).unwrap(), None);
+        assert_eq!(connect(&path, dir.path(), URL, None).unwrap().backup, None);
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "{\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": \"http://127.0.0.1:8766\"\n  }\n}\n"
@@ -261,7 +344,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "{}\n");
 
         std::fs::write(&path, "{\n  \"theme\": \"dark\"\n}\n").unwrap();
-        connect(&path, dir.path(), URL).unwrap();
+        connect(&path, dir.path(), URL, None).unwrap();
         disconnect(&path, dir.path(), URL).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -274,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
         std::fs::write(&path, "{ \"model\": \"opus\", ").unwrap();
-        let err = connect(&path, dir.path(), URL).unwrap_err();
+        let err = connect(&path, dir.path(), URL, None).unwrap_err();
         assert!(err.to_string().contains("is not valid JSON"), "{err}");
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
@@ -282,7 +365,7 @@ mod tests {
         );
         std::fs::write(&path, "[1]").unwrap();
         assert!(matches!(
-            connect(&path, dir.path(), URL),
+            connect(&path, dir.path(), URL, None),
             Err(ConnectError::NotAnObject { .. })
         ));
     }
@@ -291,7 +374,7 @@ mod tests {
     fn disconnect_leaves_a_changed_file_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("settings.json");
-        connect(&path, dir.path(), URL).unwrap();
+        connect(&path, dir.path(), URL, None).unwrap();
         std::fs::write(
             &path,
             "{\"env\": {\"ANTHROPIC_BASE_URL\": \"http://elsewhere\"}}",
@@ -301,5 +384,63 @@ mod tests {
         assert!(std::fs::read_to_string(&path)
             .unwrap()
             .contains("elsewhere"));
+    }
+
+    const OURS: &str = "/opt/pai/pai-orchestrator statusline";
+
+    #[test]
+    fn the_status_line_is_put_in_and_taken_out_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let original = "{\n  \"model\": \"opus\"\n}\n";
+        std::fs::write(&path, original).unwrap();
+        let done = connect(&path, dir.path(), URL, Some(OURS)).unwrap();
+        assert_eq!(done.statusline, StatusLine::Installed);
+        let settings: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(settings["statusLine"]["type"], "command");
+        assert_eq!(settings["statusLine"]["command"], OURS);
+        assert_eq!(
+            connect(&path, dir.path(), URL, Some(OURS)).unwrap(),
+            Connected {
+                backup: None,
+                statusline: StatusLine::AlreadyOurs
+            }
+        );
+        assert!(disconnect(&path, dir.path(), URL).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    }
+
+    #[test]
+    fn the_users_own_status_line_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let original = "{\n  \"statusLine\": {\n    \"type\": \"command\",\n    \"command\": \"~/bin/my-line\"\n  }\n}\n";
+        std::fs::write(&path, original).unwrap();
+        let done = connect(&path, dir.path(), URL, Some(OURS)).unwrap();
+        assert_eq!(
+            done.statusline,
+            StatusLine::KeptTheirs("~/bin/my-line".to_owned())
+        );
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("~/bin/my-line"));
+        assert!(disconnect(&path, dir.path(), URL).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
+    }
+
+    #[test]
+    fn connecting_again_for_the_status_line_keeps_what_to_restore() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        let original =
+            "{\n  \"env\": {\n    \"ANTHROPIC_BASE_URL\": \"https://gateway.example\"\n  }\n}\n";
+        std::fs::write(&path, original).unwrap();
+        connect(&path, dir.path(), URL, None).unwrap();
+        let done = connect(&path, dir.path(), URL, Some(OURS)).unwrap();
+        assert_eq!(done.statusline, StatusLine::Installed);
+        assert!(done.backup.is_some());
+        assert!(disconnect(&path, dir.path(), URL).unwrap());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), original);
     }
 }

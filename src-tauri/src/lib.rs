@@ -17,3 +17,7 @@ pub mod connect;
 pub mod logging;
 pub mod service;
 pub mod status;
+pub mod statusline;
+
+/// The command-line binary's name (the tray binary finds it next to itself).
+pub const LIGHT_BINARY: &str = "pai-orchestrator";

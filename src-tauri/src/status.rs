@@ -16,10 +16,19 @@ pub enum StatusError {
 }
 
 pub async fn fetch(addr: SocketAddr) -> Result<(HealthResponse, String), StatusError> {
+    fetch_path(addr, "/health", Duration::from_secs(3)).await
+}
+
+/// `GET path` (`/health` with its query) within `timeout`.
+pub async fn fetch_path(
+    addr: SocketAddr,
+    path: &str,
+    timeout: Duration,
+) -> Result<(HealthResponse, String), StatusError> {
     let client = pai_core::net::Http::new();
-    let url = format!("http://{addr}/health");
+    let url = format!("http://{addr}{path}");
     let response = client
-        .get(&url, http::HeaderMap::new(), Duration::from_secs(3))
+        .get(&url, http::HeaderMap::new(), timeout)
         .await
         .map_err(|e| StatusError::NotRunning {
             addr,

@@ -4,7 +4,9 @@ use axum::extract::State;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::rejection::Query;
 use super::ProxyState;
+use pai_core::pipeline::sessions::SessionRoute;
 use pai_core::providers::{Breaker, Health, ModelInfo};
 use pai_core::quota::QuotaSnapshot;
 
@@ -32,6 +34,16 @@ pub struct HealthResponse {
     /// What does not work, in words (the proxy serves without it); empty when all is well.
     #[serde(default)]
     pub degraded: Vec<String>,
+    /// With `?session=ID`: where that Claude Code session's latest request went.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionRoute>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HealthQuery {
+    /// A Claude Code session id (`X-Claude-Code-Session-Id`; `session_id` in its status
+    /// line input).
+    session: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -56,7 +68,10 @@ pub struct ProviderHealth {
     pub gate_waiting: usize,
 }
 
-pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
+pub async fn health(
+    State(state): State<ProxyState>,
+    Query(query): Query<HealthQuery>,
+) -> Json<HealthResponse> {
     let config = state.config();
     let providers = config
         .providers
@@ -102,5 +117,6 @@ pub async fn health(State(state): State<ProxyState>) -> Json<HealthResponse> {
             .metrics()
             .num_alive_tasks(),
         degraded: state.degraded.clone(),
+        session: query.session.and_then(|id| state.core.sessions.get(&id)),
     })
 }

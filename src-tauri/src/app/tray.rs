@@ -163,7 +163,13 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
                 let result = if crate::connect::is_connected(&path, &url) {
                     crate::connect::disconnect(&path, &data_dir, &url).map(|_| ())
                 } else {
-                    crate::connect::connect(&path, &data_dir, &url).map(|_| ())
+                    crate::connect::connect(
+                        &path,
+                        &data_dir,
+                        &url,
+                        crate::statusline::command(None).as_deref(),
+                    )
+                    .map(|_| ())
                 };
                 if let Err(error) = result {
                     tracing::warn!(%error, "cannot change Claude Code's settings");

@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
+use super::sessions::Sessions;
 use super::Coalescer;
 use crate::config::Config;
 use crate::providers::{Health, HealthBoard, Providers};
@@ -42,6 +43,8 @@ pub struct Shared {
     pub quota: QuotaMonitor,
     /// The target that answered the latest request (the tray shows it).
     pub last_route: watch::Sender<Option<String>>,
+    /// The same, per Claude Code session (its status line shows it).
+    pub sessions: Sessions,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
     applied: watch::Sender<u64>,
 }
@@ -119,6 +122,7 @@ impl Core {
             jobs,
             quota,
             last_route: watch::channel(None).0,
+            sessions: Sessions::default(),
             applied: watch::channel(0).0,
         }))
     }

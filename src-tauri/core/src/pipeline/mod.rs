@@ -3,7 +3,8 @@
 //! chain's targets through their gates and breakers, retries, holds for the quota where a
 //! `queue` target says so, and [`commit`]s an answer only once it is known to be one.
 //! Identical non-streaming requests share one call ([`coalesce`]); every answer reaches
-//! its client through [`deliver`], which guarantees its end and writes the request log.
+//! its client through [`deliver`], which guarantees its end and writes the request log;
+//! [`sessions`] remembers where each Claude Code session's latest request went.
 //!
 //! [`Core`] is the shared state every request runs on, built once at start.
 //!
@@ -16,6 +17,7 @@ mod core;
 mod deliver;
 pub mod jobs;
 mod prepare;
+pub mod sessions;
 mod walk;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode};
 
 use super::commit::{commit, Committed};
 use super::prepare::{Origin, Prepared};
+use super::sessions::{SessionRoute, Sessions};
 use super::{Answer, AnswerBody};
 use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
 use crate::queue::backoff::{self, jitter};
@@ -240,6 +241,20 @@ impl Prepared {
                                 candidate.target,
                                 decision.complexity.name()
                             )));
+                        }
+                        if let Some(session) =
+                            Sessions::id(&self.headers).filter(|_| !self.is_count)
+                        {
+                            core.sessions.record(
+                                session,
+                                SessionRoute {
+                                    target: candidate.target.clone(),
+                                    complexity: decision.complexity.name().to_owned(),
+                                    quota_state: decision.quota_state.name().to_owned(),
+                                    passed_over: failures.clone(),
+                                    at: Utc::now(),
+                                },
+                            );
                         }
                         answer.target = Some(candidate.target.clone());
                         self.add_route_headers(&mut answer, Some(&candidate.target));
