@@ -267,7 +267,7 @@ async function loadProviders() {
       el("td", {}, el("strong", { textContent: p.name }), credentials?.env ? el("div", { className: "muted", textContent: credentials.set ? `key set via ${credentials.env}` : `no key: set ${credentials.env}` }) : ""),
       el("td", { textContent: p.kind }),
       el("td", { textContent: p.base_url, className: "mono" }),
-      el("td", { className: `health-${p.health}`, textContent: p.health + (p.breaker !== "closed" ? ` (breaker ${p.breaker})` : ""), title: p.last_error || "" }),
+      el("td", { className: `health-${p.health}`, textContent: p.health + (p.breaker !== "closed" ? ` (breaker ${p.breaker})` : "") + (p.loading ? ` · loading ${p.loading.model} (${p.loading.context_length} tokens)` : ""), title: p.last_error || "" }),
       el("td", { textContent: !p.model || p.model === "auto" ? (p.models?.loaded ? `${p.models.loaded} (loaded)` : p.model || "") : p.model }),
       el("td", { textContent: p.context_window ?? "" }),
       el("td", { textContent: q ? `${q.verdict}` : "not tested", title: q?.reason || "" }),

@@ -110,6 +110,11 @@ pub fn live(health: &HealthResponse) -> String {
     if mode != "auto" {
         parts.push(mode.replace('_', " "));
     }
+    for provider in &health.providers {
+        if let Some(loading) = &provider.loading {
+            parts.push(format!("{} loading {}", provider.name, loading.model));
+        }
+    }
     if health.queue_waiting > 0 {
         parts.push(format!("{} waiting", health.queue_waiting));
     }

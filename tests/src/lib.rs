@@ -11,6 +11,7 @@ pub mod config;
 pub mod faults;
 pub mod http;
 pub mod llama;
+pub mod lmstudio;
 pub mod mock;
 pub mod openai;
 pub mod proxy;

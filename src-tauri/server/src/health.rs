@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::rejection::Query;
 use super::ProxyState;
 use pai_core::pipeline::sessions::SessionRoute;
-use pai_core::providers::{Breaker, Health, ModelInfo};
+use pai_core::providers::{Breaker, Health, Loading, ModelInfo};
 use pai_core::quota::QuotaSnapshot;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -66,6 +66,9 @@ pub struct ProviderHealth {
     pub in_flight: usize,
     #[serde(default)]
     pub gate_waiting: usize,
+    /// The model being loaded for waiting requests (LM Studio), if one is.
+    #[serde(default)]
+    pub loading: Option<Loading>,
 }
 
 pub async fn health(
@@ -90,6 +93,7 @@ pub async fn health(
                 context_window: p
                     .context_window
                     .or_else(|| report.info.as_ref().and_then(|i| i.context_window)),
+                loading: report.loading,
                 models: report.info,
                 qualification: report.qualification,
                 in_flight,

@@ -236,6 +236,8 @@ pub struct ProviderConfig {
     /// The model this provider serves when a target does not name one.
     pub model: Option<String>,
     pub context_window: Option<u32>,
+    /// LM Studio: the context length to load `model` with (see `providers::lmstudio`).
+    pub load_context: Option<u32>,
     /// Tier aliases (`haiku`, `sonnet`, `opus`, …) to model ids.
     pub tiers: BTreeMap<String, String>,
     /// Time allowed until the response headers arrive.

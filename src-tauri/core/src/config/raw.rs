@@ -105,6 +105,9 @@ pub struct RawProvider {
     pub api_key_env: Option<String>,
     pub model: Option<String>,
     pub context_window: Option<u32>,
+    /// LM Studio: load `model` with this context length (tokens) when it is not loaded, or
+    /// is loaded with less than a request needs.
+    pub load_context: Option<u32>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tiers: BTreeMap<String, String>,
     pub timeout_secs: Option<u64>,
@@ -129,6 +132,7 @@ impl RawProvider {
             api_key_env: None,
             model: None,
             context_window: None,
+            load_context: None,
             tiers: BTreeMap::new(),
             timeout_secs: None,
             idle_timeout_secs: None,

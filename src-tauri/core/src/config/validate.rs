@@ -478,6 +478,19 @@ fn providers(
                 "must be a positive number of tokens",
             );
         }
+        match (provider.load_context, model.as_deref()) {
+            (Some(0), _) => problems.add(
+                key("load_context"),
+                0,
+                "must be a positive number of tokens",
+            ),
+            (Some(tokens), None | Some("auto")) => problems.add(
+                key("load_context"),
+                tokens,
+                "needs a model to load: set model to an LM Studio model key",
+            ),
+            _ => {}
+        }
         let timeout_secs = timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
         if timeout_secs == 0 {
             problems.add(key("timeout_secs"), 0, "must be at least 1 second");
@@ -493,6 +506,7 @@ fn providers(
             credentials,
             model: model.clone(),
             context_window,
+            load_context: provider.load_context.filter(|n| *n > 0),
             tiers: tiers.clone(),
             timeout: Duration::from_secs(timeout_secs.max(1)),
             idle_timeout: Duration::from_secs(idle_timeout_secs.max(1)),

@@ -45,6 +45,9 @@ pub struct Prepared {
     pub(super) priority: Priority,
     pub(super) origin: Origin,
     pub(super) ticket: u64,
+    /// Told when the request begins to wait (for the quota, for a model to load), so a
+    /// stream gets its headers and pings meanwhile.
+    pub(super) waiting: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
 impl Prepared {
@@ -98,6 +101,7 @@ impl Prepared {
         };
         Ok(Prepared {
             ticket: core.queue.ticket(),
+            waiting: std::sync::Mutex::new(None),
             core: core.clone(),
             decision,
             classification,

@@ -60,7 +60,8 @@ enum Tried {
 impl Prepared {
     /// Walks the chain until a target answers or every one failed, holding for the
     /// quota where a `queue` target says so (telling `held` when the wait begins).
-    pub async fn answer(&self, mut held: Option<tokio::sync::oneshot::Sender<()>>) -> Answer {
+    pub async fn answer(&self, held: Option<tokio::sync::oneshot::Sender<()>>) -> Answer {
+        *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = held;
         let mut failures = self.new_failures();
         let mut walked = self.walk(&self.decision, 0, &mut failures).await;
         loop {
@@ -68,9 +69,7 @@ impl Prepared {
                 Walked::Answered(answer) => return answer,
                 Walked::Failed(error) => return self.failed(&error),
                 Walked::Hold { next } => {
-                    if let Some(held) = held.take() {
-                        let _ = held.send(());
-                    }
+                    self.begin_waiting();
                     let core = &self.core;
                     let released = core
                         .queue
@@ -80,6 +79,34 @@ impl Prepared {
                 }
             }
         }
+    }
+
+    /// The request begins to wait: a stream gets its headers and pings from now on.
+    fn begin_waiting(&self) {
+        let waiting = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waiting) = waiting {
+            let _ = waiting.send(());
+        }
+    }
+
+    /// LM Studio with `load_context`: loads the model first when this request needs it
+    /// (not loaded, or with too small a context), waiting for a load already under way.
+    async fn load_if_needed(&self, provider: &AnyProvider) -> Result<(), ProviderError> {
+        let Some(loader) = provider.loader() else {
+            return Ok(());
+        };
+        let core = &self.core;
+        if self.is_count || !loader.must_load(provider.config(), &core.health, self.input_tokens) {
+            return Ok(());
+        }
+        self.begin_waiting();
+        provider
+            .ensure_loaded(&core.http, &core.health, self.input_tokens)
+            .await
     }
 
     fn new_failures(&self) -> Vec<String> {
@@ -215,6 +242,12 @@ impl Prepared {
             let Some(provider) = providers.get(name) else {
                 continue;
             };
+            if let Err(error) = self.load_if_needed(provider).await {
+                tracing::warn!(target = %candidate.target, %error, "the model could not be loaded");
+                failures.push(format!("{}: {error}", candidate.target));
+                last_error = Some(error.to_api_error());
+                continue;
+            }
             let is_last = index + 1 == chain.len();
             let attempts = if is_last && !self.is_count {
                 core.config().queue.retry.attempts

@@ -1,10 +1,12 @@
 //! The `anthropic` provider: Anthropic's Messages API, or any server that speaks it
 //! (LM Studio ≥ 0.4.1, Ollama, llama.cpp). Requests and responses pass through untouched;
-//! only the model is rewritten when the route names another one.
+//! only the model is rewritten when the route names another one. LM Studio's model is
+//! loaded as [`super::lmstudio`] says when `load_context` is set.
 
 use bytes::Bytes;
 use http::{HeaderMap, Method};
 
+use super::lmstudio::Loader;
 use super::{
     body_stream, own_key, request, send_with_timeout, MessagesRequest, ModelInfo, Provider,
     ProviderError, Upstream,
@@ -15,11 +17,16 @@ use crate::wire::headers;
 
 pub struct AnthropicProvider {
     config: ProviderConfig,
+    /// Set when the proxy loads the model (LM Studio, `load_context`).
+    pub loader: Option<Loader>,
 }
 
 impl AnthropicProvider {
     pub fn new(config: ProviderConfig) -> Self {
-        AnthropicProvider { config }
+        AnthropicProvider {
+            loader: Loader::for_provider(&config),
+            config,
+        }
     }
 
     /// Sends any request upstream as the client made it (headers filtered, credentials
@@ -93,6 +100,14 @@ impl Provider for AnthropicProvider {
     async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
         if self.config.is_claude() {
             return None;
+        }
+        if self.loader.is_some() {
+            // LM Studio: its own API says what is loaded and with which context.
+            let root = super::lmstudio::root(self.config.base_url.as_str());
+            return Some(match super::bearer_headers(&self.config) {
+                Ok(headers) => super::lmstudio::models(http, root, &headers).await,
+                Err(error) => Err(error.to_string()),
+            });
         }
         let mut headers = HeaderMap::new();
         match own_key(&self.config) {

@@ -39,6 +39,37 @@ pub struct ModelInfo {
     pub loaded: Option<String>,
     /// The loaded model's context window, when it says.
     pub context_window: Option<u32>,
+    /// Loaded instances (LM Studio 0.4+): which model, with which context.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<Instance>,
+    /// What the loaded model can do, when the server says (LM Studio 0.4+).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+    /// Which API answered: `lmstudio-v1`, `lmstudio-v0`, `models`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api: Option<String>,
+}
+
+/// One loaded instance of a model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub model: String,
+    pub context_length: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub vision: bool,
+    pub tool_use: bool,
+}
+
+/// A model being loaded for requests that wait for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Loading {
+    pub model: String,
+    pub context_length: u32,
+    pub since: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +93,9 @@ pub struct HealthReport {
     pub qualification: Option<super::qualify::Qualification>,
     /// Why the last active health check failed, while it does.
     pub check_failed: Option<String>,
+    /// The model being loaded now, if one is.
+    #[serde(default)]
+    pub loading: Option<Loading>,
 }
 
 impl Default for HealthReport {
@@ -75,6 +109,7 @@ impl Default for HealthReport {
             checked_at: None,
             qualification: None,
             check_failed: None,
+            loading: None,
         }
     }
 }
@@ -244,6 +279,17 @@ impl HealthBoard {
             entry.report.check_failed = Some(error.clone());
         }
         self.mark_unhealthy(provider, error);
+    }
+
+    /// A load began (`Some`) or ended (`None`).
+    pub fn set_loading(&self, provider: &str, loading: Option<Loading>) {
+        let mut board = self.lock();
+        board
+            .entries
+            .entry(provider.to_owned())
+            .or_default()
+            .report
+            .loading = loading;
     }
 
     pub fn set_qualification(&self, qualification: super::qualify::Qualification) {

@@ -10,6 +10,7 @@
 
 pub mod anthropic;
 mod health;
+pub mod lmstudio;
 pub mod openai;
 pub mod qualify;
 
@@ -21,7 +22,10 @@ use bytes::Bytes;
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 
-pub use health::{Admission, Breaker, Health, HealthBoard, HealthReport, ModelInfo};
+pub use health::{
+    Admission, Breaker, Capabilities, Health, HealthBoard, HealthReport, Instance, Loading,
+    ModelInfo,
+};
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::net::{Http, NetError};
@@ -176,6 +180,30 @@ impl AnyProvider {
     pub fn name(&self) -> &str {
         &self.config().name
     }
+
+    /// Set when the proxy loads this provider's model (LM Studio with `load_context`).
+    pub fn loader(&self) -> Option<&lmstudio::Loader> {
+        match self {
+            AnyProvider::Anthropic(p) => p.loader.as_ref(),
+            AnyProvider::OpenAi(p) => p.loader.as_ref(),
+        }
+    }
+
+    /// Loads the model if a request of `input_tokens` needs it (see [`lmstudio`]).
+    pub async fn ensure_loaded(
+        &self,
+        http: &Http,
+        board: &HealthBoard,
+        input_tokens: u64,
+    ) -> Result<(), ProviderError> {
+        let Some(loader) = self.loader() else {
+            return Ok(());
+        };
+        let headers = bearer_headers(self.config())?;
+        loader
+            .ensure(http, self.config(), &headers, board, input_tokens)
+            .await
+    }
 }
 
 impl Provider for AnyProvider {
@@ -305,6 +333,22 @@ pub(crate) fn own_key(
         }),
         _ => Ok(None),
     }
+}
+
+/// Headers carrying the provider's key, if it has one, as a bearer token (OpenAI's
+/// APIs, LM Studio's own).
+pub(crate) fn bearer_headers(provider: &ProviderConfig) -> Result<HeaderMap, ProviderError> {
+    let mut headers = HeaderMap::new();
+    if let Some(key) = own_key(provider)? {
+        let mut bearer = crate::net::bearer(key.to_str().unwrap_or_default()).ok_or_else(|| {
+            ProviderError::BadKey {
+                provider: provider.name.clone(),
+            }
+        })?;
+        bearer.set_sensitive(true);
+        headers.insert(http::header::AUTHORIZATION, bearer);
+    }
+    Ok(headers)
 }
 
 /// Every configured provider, built from the config (rebuilt when it changes).

@@ -7,9 +7,10 @@ use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 
+use super::lmstudio::Loader;
 use super::{
-    body_stream, own_key, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo,
-    Provider, ProviderError, Upstream,
+    body_stream, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo, Provider,
+    ProviderError, Upstream,
 };
 use crate::config::ProviderConfig;
 use crate::net::Http;
@@ -26,11 +27,17 @@ pub const AUTO: &str = "auto";
 pub struct OpenAiProvider {
     config: ProviderConfig,
     board: HealthBoard,
+    /// Set when the proxy loads the model (LM Studio, `load_context`).
+    pub loader: Option<Loader>,
 }
 
 impl OpenAiProvider {
     pub fn new(config: ProviderConfig, board: HealthBoard) -> Self {
-        OpenAiProvider { config, board }
+        OpenAiProvider {
+            loader: Loader::for_provider(&config),
+            config,
+            board,
+        }
     }
 
     /// The model to ask for: the route's, else the provider's; `auto` resolved to the
@@ -66,14 +73,18 @@ impl OpenAiProvider {
             })
     }
 
-    /// The context window: the config's, else what the server said of its loaded model.
+    /// The context window: the config's, else the one the proxy loads the model with,
+    /// else what the server said of its loaded model.
     pub fn context_window(&self) -> Option<u32> {
-        self.config.context_window.or_else(|| {
-            self.board
-                .report(&self.config.name)
-                .info
-                .and_then(|i| i.context_window)
-        })
+        self.config
+            .context_window
+            .or(self.config.load_context)
+            .or_else(|| {
+                self.board
+                    .report(&self.config.name)
+                    .info
+                    .and_then(|i| i.context_window)
+            })
     }
 
     fn endpoint(&self, path: &str) -> String {
@@ -85,22 +96,7 @@ impl OpenAiProvider {
 
     /// The server root (the base URL without its trailing `/v1`).
     fn root(&self) -> String {
-        let base = self.config.base_url.as_str().trim_end_matches('/');
-        base.strip_suffix("/v1").unwrap_or(base).to_owned()
-    }
-
-    /// Headers carrying the provider's key, if it has one, as a bearer token.
-    fn authorized(&self) -> Result<HeaderMap, ProviderError> {
-        let mut headers = HeaderMap::new();
-        if let Some(key) = own_key(&self.config)? {
-            let bearer = crate::net::bearer(key.to_str().unwrap_or_default()).ok_or_else(|| {
-                ProviderError::BadKey {
-                    provider: self.config.name.clone(),
-                }
-            })?;
-            headers.insert(http::header::AUTHORIZATION, bearer);
-        }
-        Ok(headers)
+        super::lmstudio::root(self.config.base_url.as_str()).to_owned()
     }
 }
 
@@ -139,7 +135,7 @@ impl Provider for OpenAiProvider {
             provider: self.config.name.clone(),
             reason: e.to_string(),
         })?;
-        let mut headers = self.authorized()?;
+        let mut headers = super::bearer_headers(&self.config)?;
         headers.insert(
             http::header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -188,15 +184,16 @@ impl Provider for OpenAiProvider {
 
     async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
         let wants_auto = self.config.model.as_deref() == Some(AUTO);
-        let headers = match self.authorized() {
+        let headers = match super::bearer_headers(&self.config) {
             Ok(headers) => headers,
             Err(error) => return Some(Err(error.to_string())),
         };
-        if wants_auto {
-            // LM Studio's own API says which model is loaded and its context length.
-            let url = format!("{}/api/v0/models", self.root());
-            if let Ok(info) = lmstudio_models(http, &url, headers.clone()).await {
-                return Some(Ok(info));
+        if wants_auto || self.loader.is_some() {
+            // LM Studio's own API says which model is loaded and with which context.
+            match super::lmstudio::models(http, &self.root(), &headers).await {
+                Ok(info) => return Some(Ok(info)),
+                Err(refused) if self.loader.is_some() => return Some(Err(refused)),
+                Err(_) => {}
             }
         }
         Some(list_models(http, &self.endpoint("/models"), headers).await)
@@ -233,38 +230,8 @@ pub async fn list_models(http: &Http, url: &str, headers: HeaderMap) -> Result<M
         loaded: models.first().cloned(),
         models,
         context_window: None,
-    })
-}
-
-/// LM Studio's `GET /api/v0/models`: `state: "loaded"`, `max_context_length`.
-async fn lmstudio_models(http: &Http, url: &str, headers: HeaderMap) -> Result<ModelInfo, String> {
-    let response = http
-        .get(url, headers, CHECK_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
-    if !response.status.is_success() {
-        return Err(format!("HTTP {}", response.status.as_u16()));
-    }
-    let body: Value = response.json().ok_or("not JSON")?;
-    let data = body["data"].as_array().ok_or("no data")?;
-    let is_chat = |m: &&Value| !matches!(m["type"].as_str(), Some("embeddings"));
-    let loaded = data
-        .iter()
-        .filter(is_chat)
-        .find(|m| m["state"].as_str() == Some("loaded"));
-    Ok(ModelInfo {
-        models: data
-            .iter()
-            .filter(is_chat)
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect(),
-        loaded: loaded.and_then(|m| m["id"].as_str().map(str::to_owned)),
-        context_window: loaded.and_then(|m| {
-            m["loaded_context_length"]
-                .as_u64()
-                .or_else(|| m["max_context_length"].as_u64())
-                .and_then(|n| u32::try_from(n).ok())
-        }),
+        api: Some("models".to_owned()),
+        ..ModelInfo::default()
     })
 }
 

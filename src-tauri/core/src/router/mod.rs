@@ -303,8 +303,10 @@ fn unfit(provider: &ProviderConfig, needs: Needs, health: &HealthBoard) -> Optio
     if needs.images && !provider.supports_images {
         return Some("cannot read images (supports_images = false)".to_owned());
     }
+    // A model the proxy loads will have `load_context`, whatever is loaded now.
     let window = provider
         .context_window
+        .or(provider.load_context)
         .or_else(|| report.info.and_then(|i| i.context_window));
     if let Some(window) = window {
         if needs.input_tokens >= u64::from(window) {

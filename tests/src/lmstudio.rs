@@ -1,0 +1,289 @@
+//! A mock LM Studio 0.4 on loopback, as its documentation describes it: `GET
+//! /api/v1/models` (models with their `loaded_instances`), `POST /api/v1/models/load` (which,
+//! like the real one, makes a second instance of a model already loaded), `POST
+//! /api/v1/models/unload`, and the chat endpoints (`/v1/chat/completions`, `/v1/messages`),
+//! which refuse a prompt longer than the loaded context. Authentication by bearer token
+//! when one is set. Loads can be held until the test releases them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+#[derive(Debug, Clone)]
+pub struct LoadedInstance {
+    pub id: String,
+    pub model: String,
+    pub context_length: u64,
+}
+
+#[derive(Default)]
+pub struct LmState {
+    /// Model keys on disk.
+    pub models: Vec<String>,
+    pub instances: Vec<LoadedInstance>,
+    /// Every load request's body, in order.
+    pub loads: Vec<Value>,
+    /// Every unloaded instance id, in order.
+    pub unloads: Vec<String>,
+    /// Chat requests answered.
+    pub chats: usize,
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<LmState>>,
+    token: Option<String>,
+    /// When set, loads wait for it.
+    load_gate: Option<Arc<Notify>>,
+}
+
+pub struct MockLmStudio {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<LmState>>,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+impl MockLmStudio {
+    /// LM Studio with `models` on disk and `loaded` (model, context) instances;
+    /// `token` turns authentication on; `load_gate` holds every load until notified.
+    pub async fn start(
+        models: &[&str],
+        loaded: &[(&str, u64)],
+        token: Option<&str>,
+        load_gate: Option<Arc<Notify>>,
+    ) -> MockLmStudio {
+        let state = Arc::new(Mutex::new(LmState {
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            instances: loaded
+                .iter()
+                .map(|(model, context_length)| LoadedInstance {
+                    id: (*model).to_owned(),
+                    model: (*model).to_owned(),
+                    context_length: *context_length,
+                })
+                .collect(),
+            ..LmState::default()
+        }));
+        let shared = Shared {
+            state: state.clone(),
+            token: token.map(str::to_owned),
+            load_gate,
+        };
+        let app = Router::new()
+            .route("/api/v1/models", get(list))
+            .route("/api/v1/models/load", post(load))
+            .route("/api/v1/models/unload", post(unload))
+            .route("/v1/chat/completions", post(chat))
+            .route("/v1/messages", post(messages))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        MockLmStudio {
+            addr,
+            state,
+            _shutdown: tx,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn instances(&self) -> Vec<LoadedInstance> {
+        self.state.lock().unwrap().instances.clone()
+    }
+
+    pub fn loads(&self) -> Vec<Value> {
+        self.state.lock().unwrap().loads.clone()
+    }
+
+    pub fn unloads(&self) -> Vec<String> {
+        self.state.lock().unwrap().unloads.clone()
+    }
+}
+
+fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let token = shared.token.as_deref()?;
+    // A bearer token; `/v1/messages` also takes it as `x-api-key`, as Anthropic's API does.
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
+    (given != Some(token)).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": {"message": "Invalid or missing API token", "type": "invalid_api_key"}})),
+        )
+            .into_response()
+    })
+}
+
+async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    let state = shared.state.lock().unwrap();
+    let models: Vec<Value> = state
+        .models
+        .iter()
+        .map(|key| {
+            let instances: Vec<Value> = state
+                .instances
+                .iter()
+                .filter(|i| &i.model == key)
+                .map(|i| json!({"id": i.id, "config": {"context_length": i.context_length}}))
+                .collect();
+            json!({"type": "llm", "publisher": "mock", "key": key, "display_name": key,
+                "loaded_instances": instances, "max_context_length": 131072, "format": "gguf",
+                "capabilities": {"vision": false, "trained_for_tool_use": true}})
+        })
+        .collect();
+    Json(json!({ "models": models })).into_response()
+}
+
+async fn load(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    shared.state.lock().unwrap().loads.push(body.clone());
+    if let Some(gate) = &shared.load_gate {
+        gate.notified().await;
+    }
+    let model = body["model"].as_str().unwrap_or_default().to_owned();
+    let context_length = body["config"]["context_length"].as_u64().unwrap_or(4096);
+    let mut state = shared.state.lock().unwrap();
+    if !state.models.contains(&model) {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"message": "model not found"}})),
+        )
+            .into_response();
+    }
+    // As LM Studio does: loading again makes another instance, `key:2`.
+    let same = state.instances.iter().filter(|i| i.model == model).count();
+    let id = if same == 0 {
+        model.clone()
+    } else {
+        format!("{model}:{}", same + 1)
+    };
+    state.instances.push(LoadedInstance {
+        id: id.clone(),
+        model,
+        context_length,
+    });
+    Json(json!({"model_instance_id": id, "config": {"context_length": context_length}, "load_time_seconds": 1.5})).into_response()
+}
+
+async fn unload(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    let id = body["instance_id"].as_str().unwrap_or_default().to_owned();
+    let mut state = shared.state.lock().unwrap();
+    let before = state.instances.len();
+    state.instances.retain(|i| i.id != id);
+    if state.instances.len() == before {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": {"message": "no such instance"}})),
+        )
+            .into_response();
+    }
+    state.unloads.push(id.clone());
+    Json(json!({"instance_id": id})).into_response()
+}
+
+/// The loaded context of `model`, or why the prompt cannot be answered.
+fn fits(shared: &Shared, body: &Value) -> Result<(), String> {
+    let model = body["model"].as_str().unwrap_or_default();
+    let prompt_tokens = body.to_string().len() as u64 / 4;
+    let mut state = shared.state.lock().unwrap();
+    let context = state
+        .instances
+        .iter()
+        .filter(|i| i.model == model)
+        .map(|i| i.context_length)
+        .max()
+        .ok_or_else(|| format!("model {model} is not loaded"))?;
+    if prompt_tokens > context {
+        return Err(format!(
+            "The number of tokens to keep from the initial prompt is greater than the context length ({prompt_tokens} > {context})"
+        ));
+    }
+    state.chats += 1;
+    Ok(())
+}
+
+async fn chat(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    if let Err(message) = fits(&shared, &body) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": {"message": message}})),
+        )
+            .into_response();
+    }
+    if body["stream"].as_bool() == Some(true) {
+        let text = crate::openai::text_stream("loaded and answering").concat();
+        return ([("content-type", "text/event-stream")], text).into_response();
+    }
+    Json(crate::openai::completion("loaded and answering")).into_response()
+}
+
+async fn messages(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(refused) = refused(&shared, &headers) {
+        return refused;
+    }
+    if let Err(message) = fits(&shared, &body) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"type": "error", "error": {"type": "invalid_request_error", "message": message}})),
+        )
+            .into_response();
+    }
+    let model = body["model"].as_str().unwrap_or_default();
+    if body["stream"].as_bool() == Some(true) {
+        let text = crate::anthropic::text_stream(model, "loaded and answering").concat();
+        return ([("content-type", "text/event-stream")], text).into_response();
+    }
+    Json(crate::anthropic::text_message(
+        model,
+        "loaded and answering",
+    ))
+    .into_response()
+}

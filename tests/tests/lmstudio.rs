@@ -1,0 +1,220 @@
+//! LM Studio 0.4 as a provider, against a mock of its documented API: the model named in
+//! the config is loaded once with the context Claude Code needs (a smaller instance
+//! unloaded first, never a duplicate), requests wait for the load (streams get pings),
+//! the load shows in `/health`, the token is sent, and a request too large for
+//! `load_context` goes to the next target instead of loading anything.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use pai_e2e::config::ConfigBuilder;
+use pai_e2e::lmstudio::MockLmStudio;
+use pai_e2e::mock::MockUpstream;
+use pai_e2e::proxy::TestProxy;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+const MODEL: &str = "qwen/qwen3-coder-30b";
+const TOKEN: &str = "lm-secret-token";
+
+/// A request the size of Claude Code's first turn (~20k tokens of system prompt).
+fn claude_code_sized(stream: bool) -> Value {
+    json!({"model": "claude-haiku-4-5", "max_tokens": 64, "stream": stream,
+        "system": "You are Claude Code. ".repeat(4_000),
+        "messages": [{"role": "user", "content": "hi"}]})
+}
+
+fn config(lmstudio: &str, kind: &str, load_context: u32, dir: &std::path::Path) -> String {
+    let base = if kind == "openai" {
+        format!("{lmstudio}/v1")
+    } else {
+        lmstudio.to_owned()
+    };
+    let edit = |p: &mut pai_core::config::raw::RawProvider| {
+        p.model = Some(MODEL.to_owned());
+        p.load_context = Some(load_context);
+        p.api_key_env = Some("LM_API_TOKEN".to_owned());
+    };
+    let builder = ConfigBuilder::new(dir).claude("http://127.0.0.1:9");
+    let builder = if kind == "openai" {
+        builder.openai("lmstudio", &base, edit)
+    } else {
+        builder.anthropic("lmstudio", &base, edit)
+    };
+    builder.everywhere(&["lmstudio"]).toml()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_named_model_is_loaded_once_with_enough_context_while_requests_wait() {
+    let gate = Arc::new(Notify::new());
+    // Loaded the way LM Studio loads on first use: with a 4k context.
+    let lmstudio = MockLmStudio::start(
+        &[MODEL, "gemma-3"],
+        &[(MODEL, 4096)],
+        Some(TOKEN),
+        Some(gate.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let streamed = client
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&claude_code_sized(true))
+        .send();
+    let plain = |client: reqwest::Client| {
+        let url = proxy.url("/v1/messages");
+        async move {
+            client
+                .post(url)
+                .header("x-api-key", "sk-ant-test")
+                .json(&claude_code_sized(false))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let (first, second) = (
+        tokio::spawn(plain(client.clone())),
+        tokio::spawn(plain(client.clone())),
+    );
+
+    // The stream is answered at once with its headers and a ping while the model loads.
+    let streamed = streamed.await.unwrap();
+    assert_eq!(streamed.status(), 200);
+    let mut body = streamed.bytes_stream();
+    let ping = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
+    assert!(ping.starts_with("event: ping"), "{ping}");
+
+    let health = proxy
+        .wait_health("loading the model", |h| {
+            !h["providers"][1]["loading"].is_null()
+        })
+        .await;
+    let loading = &health["providers"][1]["loading"];
+    assert_eq!(loading["model"], MODEL);
+    assert_eq!(loading["context_length"], 65_536);
+    // The small instance went first, so the load cannot make a second one.
+    assert_eq!(lmstudio.unloads(), [MODEL]);
+    gate.notify_one();
+
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend_from_slice(&chunk.unwrap());
+    }
+    let rest = String::from_utf8(rest).unwrap();
+    assert!(rest.contains("\"text\":\"answering\""), "{rest}");
+    assert!(rest.contains("event: message_stop"), "{rest}");
+    for answer in [first.await.unwrap(), second.await.unwrap()] {
+        assert_eq!(answer.status(), 200);
+        let message: Value = answer.json().await.unwrap();
+        assert_eq!(message["content"][0]["text"], "loaded and answering");
+    }
+
+    assert_eq!(
+        lmstudio.loads().len(),
+        1,
+        "one load for three waiting requests: {:?}",
+        lmstudio.loads()
+    );
+    assert_eq!(
+        lmstudio.loads()[0],
+        json!({"model": MODEL, "config": {"context_length": 65_536}})
+    );
+    let instances = lmstudio.instances();
+    assert_eq!(
+        instances.len(),
+        1,
+        "never a duplicate instance: {instances:?}"
+    );
+    assert_eq!(instances[0].context_length, 65_536);
+
+    let health = proxy.health().await;
+    let provider = &health["providers"][1];
+    assert!(provider["loading"].is_null());
+    assert_eq!(provider["context_window"], 65_536);
+    assert_eq!(provider["models"]["api"], "lmstudio-v1");
+    assert_eq!(provider["models"]["capabilities"]["tool_use"], true);
+}
+
+#[tokio::test]
+async fn lm_studios_own_messages_endpoint_gets_the_same_lifecycle() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[], Some(TOKEN), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "anthropic", 32_768, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for _ in 0..2 {
+        let answer = client
+            .post(proxy.url("/v1/messages"))
+            .header("x-api-key", "sk-ant-test")
+            .json(&claude_code_sized(false))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        let message: Value = answer.json().await.unwrap();
+        assert_eq!(message["content"][0]["text"], "loaded and answering");
+    }
+    assert_eq!(lmstudio.loads().len(), 1, "loaded once, not per request");
+    assert!(lmstudio.unloads().is_empty());
+}
+
+#[tokio::test]
+async fn a_request_larger_than_load_context_goes_elsewhere_without_a_load() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[(MODEL, 4096)], Some(TOKEN), None).await;
+    let claude = MockUpstream::anthropic("from claude").await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new(dir.path())
+        .claude(&claude.url())
+        .openai("lmstudio", &format!("{}/v1", lmstudio.url()), |p| {
+            p.model = Some(MODEL.to_owned());
+            p.load_context = Some(8_192);
+            p.api_key_env = Some("LM_API_TOKEN".to_owned());
+        })
+        .everywhere(&["lmstudio", "claude:haiku"])
+        .toml();
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&claude_code_sized(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let skipped = answer.headers()["x-pai-skipped"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        skipped.contains("do not fit its 8192-token context"),
+        "{skipped}"
+    );
+    assert_eq!(answer.headers()["x-pai-route"], "claude:haiku");
+    assert!(lmstudio.loads().is_empty());
+    assert!(lmstudio.unloads().is_empty(), "the user's instance stays");
+}
+
+#[tokio::test]
+async fn without_the_token_lm_studio_shows_as_refusing_it() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[(MODEL, 65_536)], Some(TOKEN), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", "wrong")]).await;
+    let health = proxy
+        .wait_health("the check to fail", |h| {
+            h["providers"][1]["health"] == "unhealthy"
+        })
+        .await;
+    let error = health["providers"][1]["last_error"].as_str().unwrap();
+    assert!(error.contains("refused the token"), "{error}");
+}
