@@ -57,9 +57,17 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         settings: Option<PathBuf>,
     },
+    /// Check that everything is in place — the proxy, Claude Code, the local model, the
+    /// keys, the dashboard, start at login — and say how to fix what is not.
+    Doctor {
+        /// Claude Code's settings file [default: ~/.claude/settings.json].
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+    },
     /// Print the settings page's address, with the admin token.
     SettingsUrl,
-    /// Install a systemd user unit that starts the headless proxy at login.
+    /// Start the headless proxy at login: a systemd user unit (Linux) or a LaunchAgent
+    /// (macOS).
     InstallService,
     /// Examine a provider: can it drive Claude Code's tools, or only chat? Stores the result.
     Qualify {

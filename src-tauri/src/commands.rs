@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, Paths};
-use crate::{logging, status, statusline};
+use crate::{doctor, logging, status, statusline};
 use pai_core::config::{self, Config};
 use pai_server::daemon::{Daemon, DaemonOptions};
 
@@ -58,6 +58,25 @@ fn dispatch(cli: Cli, gui: Option<Gui>) -> Result<ExitCode, String> {
         Some(Command::DisconnectClaude { settings }) => {
             connect_claude(&config, &paths, settings, None)
         }
+        Some(Command::Doctor { settings }) => {
+            let settings = settings.or_else(crate::connect::default_settings_path);
+            let home = directories::BaseDirs::new().map(|d| d.home_dir().to_owned());
+            let places = doctor::Places {
+                claude_settings: settings.as_deref(),
+                home: home.as_deref(),
+            };
+            let findings = runtime.block_on(doctor::examine(&config, &places));
+            #[allow(clippy::print_stdout)]
+            {
+                print!("{}", doctor::render(&findings));
+            }
+            let failed = findings.iter().any(|f| f.verdict == doctor::Verdict::Fail);
+            Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Some(Command::SettingsUrl) => {
             let token = pai_server::admin::token::load_or_create(&paths.data_dir)
                 .map_err(|e| e.to_string())?;
@@ -65,10 +84,11 @@ fn dispatch(cli: Cli, gui: Option<Gui>) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::InstallService) => {
-            let path = crate::service::install(&paths).map_err(|e| e.to_string())?;
+            let installed = crate::service::install(&paths).map_err(|e| e.to_string())?;
             say(&format!(
-                "Installed {}.\nStart it now and at every login with:\n  systemctl --user daemon-reload && systemctl --user enable --now pai-orchestrator",
-                path.display()
+                "Installed {}.\n{}",
+                installed.path.display(),
+                installed.next
             ));
             Ok(ExitCode::SUCCESS)
         }

@@ -131,7 +131,6 @@ fn write(path: &Path, settings: &Settings) -> Result<(), ConnectError> {
 }
 
 /// Whether Claude Code's settings point at `base_url`.
-#[cfg(any(feature = "gui", test))]
 pub fn is_connected(settings_path: &Path, base_url: &str) -> bool {
     read(settings_path)
         .ok()
@@ -301,8 +300,14 @@ pub fn disconnect(
     Ok(true)
 }
 
+/// The command of Claude Code's status line, if it has one.
+pub fn status_line(settings_path: &Path) -> Option<String> {
+    let settings = read(settings_path).ok()?;
+    status_line_command(&settings.root).map(str::to_owned)
+}
+
 /// A status line command that runs ours (`… pai-orchestrator statusline …`).
-fn is_our_statusline(command: &str) -> bool {
+pub fn is_our_statusline(command: &str) -> bool {
     command.contains("pai-orchestrator") && command.contains("statusline")
 }
 

@@ -14,6 +14,7 @@ pub mod app;
 pub mod cli;
 pub mod commands;
 pub mod connect;
+pub mod doctor;
 pub mod logging;
 pub mod service;
 pub mod status;

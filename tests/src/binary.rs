@@ -47,6 +47,11 @@ impl Running {
         Self::spawn(Command::new(binary_path()), config, data_dir, envs)
     }
 
+    /// The same with another binary (an installed package's).
+    pub fn start_binary(binary: &Path, config: &Path, data_dir: &Path) -> Running {
+        Self::spawn(Command::new(binary), config, data_dir, &[])
+    }
+
     /// Starts it with at most `files` open files (soft and hard limit, by util-linux's
     /// `prlimit`).
     pub fn start_with_file_limit(config: &Path, data_dir: &Path, files: u32) -> Running {

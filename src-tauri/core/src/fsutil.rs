@@ -74,3 +74,9 @@ pub fn private_by_default() {
     #[cfg(unix)]
     rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
 }
+
+/// This process's user id (a LaunchAgent's domain is `gui/<uid>`).
+#[cfg(unix)]
+pub fn user_id() -> u32 {
+    rustix::process::getuid().as_raw()
+}

@@ -1,0 +1,289 @@
+//! `pai-orchestrator doctor`: whether everything the product needs is in place, in plain
+//! words, with the fix for each thing that is not — the proxy runs, Claude Code points at
+//! it (and shows the quota), each local model server answers with a model that has room
+//! for Claude Code, the fallback keys are set, the dashboard answers, it starts at login.
+//!
+//! It asks; it changes nothing. Every question has a short bound.
+
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use pai_core::config::{Config, Credentials, ProviderConfig};
+use pai_core::providers::{AnyProvider, HealthBoard, ModelInfo, Provider};
+
+/// Claude Code's system prompt and tools alone are ~20k tokens; less context than this
+/// cannot hold a first turn and an answer.
+const CLAUDE_CODE_CONTEXT: u32 = 32_768;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Ok,
+    /// Works, but less than it could.
+    Warn,
+    /// Something the user relies on does not work.
+    Fail,
+}
+
+#[derive(Debug)]
+pub struct Finding {
+    pub verdict: Verdict,
+    pub what: String,
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    fn ok(what: impl Into<String>) -> Finding {
+        Finding {
+            verdict: Verdict::Ok,
+            what: what.into(),
+            fix: None,
+        }
+    }
+
+    fn warn(what: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            verdict: Verdict::Warn,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+
+    fn fail(what: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            verdict: Verdict::Fail,
+            what: what.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// Where to look besides the config.
+pub struct Places<'a> {
+    /// Claude Code's settings file.
+    pub claude_settings: Option<&'a Path>,
+    /// The user's home (service files, autostart entries).
+    pub home: Option<&'a Path>,
+}
+
+/// Every check, in the order a user would fix them.
+pub async fn examine(config: &Config, places: &Places<'_>) -> Vec<Finding> {
+    let mut findings = vec![proxy(config).await];
+    findings.extend(claude_code(config, places.claude_settings));
+    let http = pai_core::net::Http::new();
+    for provider in config.providers.iter().filter(|p| !p.is_claude()) {
+        findings.push(provider_finding(provider, &http).await);
+    }
+    findings.push(dashboard(config, &http).await);
+    findings.push(autostart(places.home));
+    findings
+}
+
+/// The findings as lines: `✓ …`, `! …`, `✗ …`, each fix under its finding.
+pub fn render(findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for finding in findings {
+        let mark = match finding.verdict {
+            Verdict::Ok => "✓",
+            Verdict::Warn => "!",
+            Verdict::Fail => "✗",
+        };
+        let _ = writeln!(out, "{mark} {}", finding.what);
+        if let Some(fix) = &finding.fix {
+            let _ = writeln!(out, "    fix: {fix}");
+        }
+    }
+    out
+}
+
+async fn proxy(config: &Config) -> Finding {
+    let addr = config.server.listen;
+    match crate::status::fetch_path(addr, "/health", Duration::from_secs(2)).await {
+        Ok((health, _)) if health.degraded.is_empty() => Finding::ok(format!(
+            "the proxy runs at http://{addr} (version {})",
+            health.version
+        )),
+        Ok((health, _)) => Finding::warn(
+            format!(
+                "the proxy runs at http://{addr}, degraded: {}",
+                health.degraded.join("; ")
+            ),
+            "see its log in the data directory's logs/; free disk space or fix the data directory's permissions, then restart it",
+        ),
+        Err(error) => Finding::fail(
+            format!(
+                "the proxy does not answer at http://{addr} ({})",
+                match error {
+                    crate::status::StatusError::NotRunning { reason, .. } => reason,
+                    other => other.to_string(),
+                }
+            ),
+            "start it: pai-orchestrator (or pai-orchestrator install-service to start it at every login)",
+        ),
+    }
+}
+
+fn claude_code(config: &Config, settings: Option<&Path>) -> Vec<Finding> {
+    let url = format!("http://{}", config.server.listen);
+    let Some(settings) = settings else {
+        return vec![Finding::warn(
+            "Claude Code's settings: no home directory to look in",
+            "pass --settings FILE",
+        )];
+    };
+    let mut findings = Vec::new();
+    if crate::connect::is_connected(settings, &url) {
+        findings.push(Finding::ok(format!(
+            "Claude Code talks to {url} ({})",
+            settings.display()
+        )));
+    } else {
+        findings.push(Finding::fail(
+            format!(
+                "Claude Code does not talk to the proxy: env.ANTHROPIC_BASE_URL in {} is not {url}",
+                settings.display()
+            ),
+            "pai-orchestrator connect-claude",
+        ));
+    }
+    if let Some(shell) = std::env::var("ANTHROPIC_BASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty() && v.trim_end_matches('/') != url)
+    {
+        findings.push(Finding::warn(
+            format!("this shell's ANTHROPIC_BASE_URL is {shell}, not {url}"),
+            format!("unset ANTHROPIC_BASE_URL, or export ANTHROPIC_BASE_URL={url}"),
+        ));
+    }
+    findings.push(match crate::connect::status_line(settings) {
+        Some(command) if crate::connect::is_our_statusline(&command) => {
+            Finding::ok("Claude Code's status line shows the quota")
+        }
+        Some(command) => Finding::warn(
+            format!("Claude Code's status line is your own ({command})"),
+            "to show the quota there, set its command to: pai-orchestrator statusline",
+        ),
+        None => Finding::warn(
+            "Claude Code's status line does not show the quota",
+            "pai-orchestrator connect-claude",
+        ),
+    });
+    findings
+}
+
+fn is_local(provider: &ProviderConfig) -> bool {
+    provider
+        .base_url
+        .host_str()
+        .is_some_and(|h| h == "localhost" || h == "[::1]" || h.starts_with("127."))
+}
+
+async fn provider_finding(provider: &ProviderConfig, http: &pai_core::net::Http) -> Finding {
+    let name = &provider.name;
+    if let Credentials::Env { var, key: None } = &provider.credentials {
+        return Finding::warn(
+            format!("{name}: its key is not set ({var} is empty where this runs)"),
+            format!("export {var}=… where the proxy starts (for the service: systemctl --user edit pai-orchestrator, then [Service] Environment={var}=…)"),
+        );
+    }
+    let checked = AnyProvider::new(provider.clone(), HealthBoard::default())
+        .check(http)
+        .await;
+    let url = provider.base_url.as_str();
+    match checked {
+        None => Finding::ok(format!("{name}: nothing to ask before a request")),
+        Some(Err(error)) if is_local(provider) => Finding::fail(
+            format!("{name} does not answer at {url} ({error})"),
+            "start the local model server (LM Studio: Developer → Start server, or `lms server start`)",
+        ),
+        Some(Err(error)) => Finding::warn(
+            format!("{name} does not answer at {url} ({error})"),
+            "check its base_url and key; until then its work goes to the next target",
+        ),
+        Some(Ok(info)) => model_finding(provider, &info),
+    }
+}
+
+fn model_finding(provider: &ProviderConfig, info: &ModelInfo) -> Finding {
+    let name = &provider.name;
+    let wanted = provider.model.as_deref().unwrap_or("auto");
+    if provider.load_context.is_some() {
+        return Finding::ok(format!(
+            "{name} answers; the proxy loads {wanted} with {} tokens of context when needed",
+            provider.load_context.unwrap_or_default()
+        ));
+    }
+    let loaded = match (wanted, &info.loaded) {
+        ("auto", Some(loaded)) => loaded.clone(),
+        ("auto", None) => {
+            return Finding::warn(
+                format!("{name} answers, but has no model loaded"),
+                "load one in LM Studio, or set model = \"<model key>\" and load_context = 65536 so the proxy loads it",
+            )
+        }
+        (model, _) => model.to_owned(),
+    };
+    let context = provider.context_window.or(info.context_window);
+    match context {
+        Some(context) if context < CLAUDE_CODE_CONTEXT => Finding::warn(
+            format!("{name} answers with {loaded}, but its context ({context} tokens) is too small for Claude Code (~20k tokens of system prompt and tools)"),
+            format!("set model = \"{loaded}\" and load_context = 65536 under [[providers]] {name}, or load it in LM Studio with a context of at least {CLAUDE_CODE_CONTEXT}"),
+        ),
+        Some(context) => Finding::ok(format!("{name} answers with {loaded} ({context} tokens of context)")),
+        None => Finding::ok(format!("{name} answers with {loaded}")),
+    }
+}
+
+async fn dashboard(config: &Config, http: &pai_core::net::Http) -> Finding {
+    let Some(url) = &config.quota.poll_url else {
+        return Finding::ok(
+            "quota dashboard: none configured (the quota comes from Claude's answers)",
+        );
+    };
+    match http
+        .get(url.as_str(), http::HeaderMap::new(), Duration::from_secs(5))
+        .await
+    {
+        Ok(response) if response.status.is_success() => {
+            Finding::ok(format!("the quota dashboard answers at {url}"))
+        }
+        Ok(response) => Finding::warn(
+            format!(
+                "the quota dashboard at {url} answers HTTP {}",
+                response.status.as_u16()
+            ),
+            "check [quota] poll_url; without it the quota comes from Claude's answers alone",
+        ),
+        Err(error) => Finding::warn(
+            format!("the quota dashboard does not answer at {url} ({error})"),
+            "start it, or set [quota] poll_url = \"\" to stop polling",
+        ),
+    }
+}
+
+fn autostart(home: Option<&Path>) -> Finding {
+    let Some(home) = home else {
+        return Finding::warn("start at login: no home directory to look in", "—");
+    };
+    if let Some(path) = crate::service::installed_path(home) {
+        return Finding::ok(format!("the proxy starts at login ({})", path.display()));
+    }
+    let desktop_entry = std::fs::read_dir(home.join(".config/autostart"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .find(|entry| {
+            std::fs::read_to_string(entry.path())
+                .is_ok_and(|text| text.contains("pai-orchestrator"))
+        });
+    match desktop_entry {
+        Some(entry) => Finding::ok(format!(
+            "the tray app starts at login ({})",
+            entry.path().display()
+        )),
+        None => Finding::warn(
+            "nothing starts the proxy at login",
+            "the tray menu's \"Start at login\", or pai-orchestrator install-service for the headless proxy",
+        ),
+    }
+}
