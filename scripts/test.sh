@@ -18,5 +18,8 @@ echo "== build the binaries the end-to-end tests start: the CLI and headless pro
 cargo build -p pai-orchestrator --locked
 export PAI_GUI_BIN="$PWD/target/debug/pai-orchestrator-tray"
 
+echo "== the packages the install test unpacks (.deb, .rpm; debug build)"
+scripts/package.sh --debug
+
 echo "== tests"
 cargo nextest run --workspace --no-default-features --locked --no-fail-fast
