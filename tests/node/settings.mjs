@@ -7,6 +7,13 @@ import { chromium } from "playwright-core";
 const [base, token, shots] = process.argv.slice(2);
 const out = {};
 const expect = (cond, what) => { if (!cond) throw new Error(`expected: ${what}`); };
+// What a user sees: the window from the top, the sticky header where it belongs (a full-page
+// capture would paint it across the middle).
+const shot = async (page, name) => {
+  if (!shots) return;
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: `${shots}/${name}.png` });
+};
 
 const browser = await chromium.launch({
   executablePath: process.env.PAI_CHROMIUM || "/usr/bin/chromium",
@@ -25,7 +32,7 @@ try {
   out.percent = await page.textContent("#quota-percent");
   out.requests = await page.$$eval("#requests tr", (rows) => rows.length);
   expect(!page.url().includes("token="), "the token is taken out of the address bar");
-  if (shots) await page.screenshot({ path: `${shots}/overview.png`, fullPage: true });
+  await shot(page, "overview");
   // Turn one kind of notification off; it is saved to the config.
   expect(await page.isChecked("#n-providers"), "notifications are on by default");
   expect(await page.isHidden("#autostart-row"), "start at login is an app setting, not a browser one");
@@ -48,7 +55,7 @@ try {
   expect(out.problem.includes("names no provider"), "validation names the problem");
   expect(await page.isDisabled("#save"), "Save is disabled while invalid");
   expect(await page.$eval(cell, (c) => c.classList.contains("invalid")), "the cell is marked");
-  if (shots) await page.screenshot({ path: `${shots}/routing-invalid.png`, fullPage: true });
+  await shot(page, "routing-invalid");
 
   // Remove it again, add the fallback provider instead: valid, saved.
   await page.click(`${cell} .chip:has-text("nosuchprovider") .x`);
@@ -73,7 +80,7 @@ try {
   await page.click("#preview");
   await page.waitForFunction(() => document.querySelector("#preview-result").textContent.includes("Chain:"));
   out.preview = await page.textContent("#preview-result");
-  if (shots) await page.screenshot({ path: `${shots}/routing.png`, fullPage: true });
+  await shot(page, "routing");
 
   // Mode switch from the overview.
   await page.click("#tab-overview");
@@ -84,10 +91,10 @@ try {
   await page.click("#tab-providers");
   await page.waitForSelector("#providers tr");
   out.providers = await page.$$eval("#providers tr td:first-child strong", (s) => s.map((x) => x.textContent));
-  if (shots) await page.screenshot({ path: `${shots}/providers.png`, fullPage: true });
+  await shot(page, "providers");
   await page.click("#tab-queue");
   await page.waitForSelector("#waiting:not(:empty)");
-  if (shots) await page.screenshot({ path: `${shots}/queue.png`, fullPage: true });
+  await shot(page, "queue");
   out.errors = errors;
   expect(errors.length === 0, `no script errors: ${errors}`);
   console.log(JSON.stringify(out));

@@ -8,8 +8,9 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -82,22 +83,13 @@ impl MockLmStudio {
             .route("/api/v1/models/unload", post(unload))
             .route("/v1/chat/completions", post(chat))
             .route("/v1/messages", post(messages))
+            .route_layer(middleware::from_fn_with_state(shared.clone(), authorized))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (addr, shutdown) = crate::mock::serve(app).await;
         MockLmStudio {
             addr,
             state,
-            _shutdown: tx,
+            _shutdown: shutdown,
         }
     }
 
@@ -118,27 +110,29 @@ impl MockLmStudio {
     }
 }
 
-fn refused(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
-    let token = shared.token.as_deref()?;
-    // A bearer token; `/v1/messages` also takes it as `x-api-key`, as Anthropic's API does.
+/// With a token set, every endpoint wants it: as a bearer token, or (for `/v1/messages`,
+/// as Anthropic's API takes it) as `x-api-key`.
+async fn authorized(State(shared): State<Shared>, request: Request, next: Next) -> Response {
+    let Some(token) = shared.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let headers = request.headers();
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()));
-    (given != Some(token)).then(|| {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": {"message": "Invalid or missing API token", "type": "invalid_api_key"}})),
-        )
-            .into_response()
-    })
+    if given == Some(token) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({"error": {"message": "Invalid or missing API token", "type": "invalid_api_key"}})),
+    )
+        .into_response()
 }
 
-async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(refused) = refused(&shared, &headers) {
-        return refused;
-    }
+async fn list(State(shared): State<Shared>) -> Response {
     let state = shared.state.lock().unwrap();
     let models: Vec<Value> = state
         .models
@@ -158,14 +152,7 @@ async fn list(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     Json(json!({ "models": models })).into_response()
 }
 
-async fn load(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Some(refused) = refused(&shared, &headers) {
-        return refused;
-    }
+async fn load(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     shared.state.lock().unwrap().loads.push(body.clone());
     if let Some(gate) = &shared.load_gate {
         gate.notified().await;
@@ -195,14 +182,7 @@ async fn load(
     Json(json!({"model_instance_id": id, "config": {"context_length": context_length}, "load_time_seconds": 1.5})).into_response()
 }
 
-async fn unload(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Some(refused) = refused(&shared, &headers) {
-        return refused;
-    }
+async fn unload(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     let id = body["instance_id"].as_str().unwrap_or_default().to_owned();
     let mut state = shared.state.lock().unwrap();
     let before = state.instances.len();
@@ -239,14 +219,7 @@ fn fits(shared: &Shared, body: &Value) -> Result<(), String> {
     Ok(())
 }
 
-async fn chat(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Some(refused) = refused(&shared, &headers) {
-        return refused;
-    }
+async fn chat(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     if let Err(message) = fits(&shared, &body) {
         return (
             StatusCode::BAD_REQUEST,
@@ -261,14 +234,7 @@ async fn chat(
     Json(crate::openai::completion("loaded and answering")).into_response()
 }
 
-async fn messages(
-    State(shared): State<Shared>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
-    if let Some(refused) = refused(&shared, &headers) {
-        return refused;
-    }
+async fn messages(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
     if let Err(message) = fits(&shared, &body) {
         return (
             StatusCode::BAD_REQUEST,

@@ -109,21 +109,11 @@ impl MockUpstream {
             script: Arc::new(script),
         };
         let app = Router::new().fallback(handle).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
+        let (addr, shutdown) = serve(app).await;
         MockUpstream {
             addr,
             recorded,
-            _shutdown: tx,
+            _shutdown: shutdown,
         }
     }
 
@@ -140,6 +130,22 @@ impl MockUpstream {
     pub fn requests(&self) -> Vec<Recorded> {
         self.recorded.lock().unwrap().clone()
     }
+}
+
+/// Serves `app` on a random loopback port until the returned sender is dropped.
+pub async fn serve(app: Router) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+    });
+    (addr, tx)
 }
 
 /// The standard Anthropic-like answer to `req`.

@@ -32,11 +32,10 @@ fn claude_code_input(session: &str) -> String {
     .to_string()
 }
 
-/// Runs `statusline` as Claude Code does: stdin written and closed, the first line read.
-fn statusline(config: &Path, listen: &str, input: &str) -> String {
-    let mut child = Command::new(binary_path())
-        .args(["statusline", "--listen", listen, "--config"])
-        .arg(config)
+/// Runs `command` as Claude Code runs a status line: `input` on stdin, then stdin closed;
+/// returns the one line it printed.
+fn status_line_of(mut command: Command, input: &str) -> String {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,6 +52,14 @@ fn statusline(config: &Path, listen: &str, input: &str) -> String {
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
     stdout.trim_end().to_owned()
+}
+
+fn statusline(config: &Path, listen: &str, input: &str) -> String {
+    let mut command = Command::new(binary_path());
+    command
+        .args(["statusline", "--listen", listen, "--config"])
+        .arg(config);
+    status_line_of(command, input)
 }
 
 fn quota_headers() -> Vec<(String, String)> {
@@ -193,22 +200,10 @@ fn connect_claude_installs_the_status_line_and_disconnect_takes_it_out() {
     assert!(command.contains("--config"), "{command}");
 
     // The installed command works as Claude Code would run it, through a shell.
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(claude_code_input(SESSION).as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(command);
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim_end(),
+        status_line_of(shell, &claude_code_input(SESSION)),
         "PAI proxy down · start it: pai-orchestrator"
     );
 

@@ -177,30 +177,9 @@ impl Loader {
 
     /// Makes sure `config.model` is loaded with enough context for `input_tokens`: loads
     /// it with `load_context` (unloading a smaller instance first, so there is never a
-    /// second one), unless another request's load already did. Bounded by
-    /// [`LOAD_TIMEOUT`] in all.
+    /// second one), unless another request's load already did. The caller bounds it with
+    /// [`LOAD_TIMEOUT`].
     pub async fn ensure(
-        &self,
-        http: &Http,
-        config: &ProviderConfig,
-        headers: &HeaderMap,
-        board: &HealthBoard,
-        input_tokens: u64,
-    ) -> Result<(), ProviderError> {
-        let name = &config.name;
-        let timed_out = || ProviderError::Timeout {
-            provider: name.clone(),
-            after: LOAD_TIMEOUT,
-        };
-        tokio::time::timeout(
-            LOAD_TIMEOUT,
-            self.ensure_unbounded(http, config, headers, board, input_tokens),
-        )
-        .await
-        .map_err(|_| timed_out())?
-    }
-
-    async fn ensure_unbounded(
         &self,
         http: &Http,
         config: &ProviderConfig,

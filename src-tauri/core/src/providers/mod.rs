@@ -199,10 +199,15 @@ impl AnyProvider {
         let Some(loader) = self.loader() else {
             return Ok(());
         };
-        let headers = bearer_headers(self.config())?;
-        loader
-            .ensure(http, self.config(), &headers, board, input_tokens)
+        let config = self.config();
+        let headers = bearer_headers(config)?;
+        let load = loader.ensure(http, config, &headers, board, input_tokens);
+        tokio::time::timeout(lmstudio::LOAD_TIMEOUT, load)
             .await
+            .map_err(|_| ProviderError::Timeout {
+                provider: config.name.clone(),
+                after: lmstudio::LOAD_TIMEOUT,
+            })?
     }
 }
 

@@ -194,9 +194,6 @@ impl JobStore {
         let durable = super::open(path)?;
         // An accepted job must survive a power cut: its commit reaches the disk.
         durable.pragma_update(None, "synchronous", "FULL")?;
-        // An enqueue never copies the log into the database on its way to the 202: the
-        // other connections' commits (workers, the request log) checkpoint instead.
-        durable.pragma_update(None, "wal_autocheckpoint", 0)?;
         let requeued = conn.execute(
             "UPDATE jobs SET status = 'queued', updated_at = ?1 WHERE status = 'running'",
             [ts(Utc::now())],
