@@ -318,7 +318,7 @@ async function refresh() {
 const concerns = {
   overview: ["quota", "route", "mode", "provider", "waiting", "config"],
   routing: ["config"],
-  providers: ["provider", "config"],
+  providers: ["provider", "loading", "config"],
   queue: ["waiting", "jobs"],
 };
 let soon = null;

@@ -61,6 +61,8 @@ async fn the_named_model_is_loaded_once_with_enough_context_while_requests_wait(
     let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
     let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    // What the tray and the settings page follow.
+    let mut events = proxy.events().await;
 
     let streamed = client
         .post(proxy.url("/v1/messages"))
@@ -91,6 +93,11 @@ async fn the_named_model_is_loaded_once_with_enough_context_while_requests_wait(
     let ping = String::from_utf8(body.next().await.unwrap().unwrap().to_vec()).unwrap();
     assert!(ping.starts_with("event: ping"), "{ping}");
 
+    events
+        .next_where("the load announced", |e| {
+            e["type"] == "loading" && e["loads"]["lmstudio"]["model"] == MODEL
+        })
+        .await;
     let health = proxy
         .wait_health("loading the model", |h| {
             !h["providers"][1]["loading"].is_null()
@@ -102,6 +109,11 @@ async fn the_named_model_is_loaded_once_with_enough_context_while_requests_wait(
     // The small instance went first, so the load cannot make a second one.
     assert_eq!(lmstudio.unloads(), [MODEL]);
     gate.notify_one();
+    events
+        .next_where("the load over", |e| {
+            e["type"] == "loading" && e["loads"].as_object().is_some_and(|l| l.is_empty())
+        })
+        .await;
 
     let mut rest = Vec::new();
     while let Some(chunk) = body.next().await {

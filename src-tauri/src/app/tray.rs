@@ -218,6 +218,7 @@ fn follow<R: Runtime>(
     tauri::async_runtime::spawn(async move {
         let mut snapshots = state.core.quota.subscribe();
         let mut routes = state.core.last_route.subscribe();
+        let mut loads = state.core.health.loads();
         loop {
             tokio::select! {
                 changed = snapshots.changed() => {
@@ -237,6 +238,22 @@ fn follow<R: Runtime>(
                     if let Some(last) = routes.borrow_and_update().clone() {
                         let _ = route.set_text(format!("Last route: {last}"));
                     }
+                }
+                changed = loads.changed() => {
+                    if changed.is_err() { return; }
+                    let now = loads.borrow_and_update().clone();
+                    // While a model loads, its line says so; then the last route again.
+                    let text = match now.iter().next() {
+                        Some((provider, loading)) => format!(
+                            "Loading {} in {provider} ({} tokens of context)…",
+                            loading.model, loading.context_length
+                        ),
+                        None => match state.core.last_route.borrow().clone() {
+                            Some(last) => format!("Last route: {last}"),
+                            None => "Last route: none yet".to_owned(),
+                        },
+                    };
+                    let _ = route.set_text(text);
                 }
             }
         }

@@ -15,7 +15,7 @@ use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 use super::sessions::Sessions;
 use super::Coalescer;
 use crate::config::Config;
-use crate::providers::{Health, HealthBoard, Providers};
+use crate::providers::{Health, HealthBoard, Loads, Providers};
 use crate::queue::Queue;
 use crate::quota::{QuotaMonitor, QuotaSnapshot};
 use crate::router::{Mode, ModeSwitch, Outcomes};
@@ -74,6 +74,10 @@ pub enum CoreEvent {
     /// A request was answered by `route`, e.g. `lmstudio (simple)`.
     Route {
         route: String,
+    },
+    /// A model load began or ended (LM Studio): the loads under way now.
+    Loading {
+        loads: Loads,
     },
     /// Interactive requests waiting for the quota now.
     Waiting {
@@ -140,6 +144,8 @@ impl Core {
         let routes = WatchStream::from_changes(self.last_route.subscribe())
             .filter_map(|route| async move { route })
             .map(|route| CoreEvent::Route { route });
+        let loads = WatchStream::from_changes(self.health.loads())
+            .map(|loads| CoreEvent::Loading { loads });
         let waiting = WatchStream::from_changes(self.queue.waiting())
             .map(|count| CoreEvent::Waiting { count });
         let modes =
@@ -157,6 +163,7 @@ impl Core {
             quota.boxed(),
             providers.boxed(),
             routes.boxed(),
+            loads.boxed(),
             waiting.boxed(),
             modes.boxed(),
             applied.boxed(),

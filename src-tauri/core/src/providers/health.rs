@@ -144,7 +144,12 @@ impl Default for Board {
 #[derive(Clone, Default)]
 pub struct HealthBoard {
     inner: Arc<Mutex<Board>>,
+    /// The loads under way, by provider (the tray and the settings page follow it).
+    loads: Arc<tokio::sync::watch::Sender<Loads>>,
 }
+
+/// Models being loaded now, by provider.
+pub type Loads = std::collections::BTreeMap<String, Loading>;
 
 impl HealthBoard {
     pub fn set_breaker(&self, breaker: BreakerConfig) {
@@ -283,13 +288,24 @@ impl HealthBoard {
 
     /// A load began (`Some`) or ended (`None`).
     pub fn set_loading(&self, provider: &str, loading: Option<Loading>) {
-        let mut board = self.lock();
-        board
-            .entries
-            .entry(provider.to_owned())
-            .or_default()
-            .report
-            .loading = loading;
+        {
+            let mut board = self.lock();
+            let entry = board.entries.entry(provider.to_owned()).or_default();
+            entry.report.loading = loading.clone();
+        }
+        self.loads.send_modify(|loads| match loading {
+            Some(loading) => {
+                loads.insert(provider.to_owned(), loading);
+            }
+            None => {
+                loads.remove(provider);
+            }
+        });
+    }
+
+    /// The loads under way now and every change to them.
+    pub fn loads(&self) -> tokio::sync::watch::Receiver<Loads> {
+        self.loads.subscribe()
     }
 
     pub fn set_qualification(&self, qualification: super::qualify::Qualification) {

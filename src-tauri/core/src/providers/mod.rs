@@ -23,7 +23,7 @@ use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 
 pub use health::{
-    Admission, Breaker, Capabilities, Health, HealthBoard, HealthReport, Instance, Loading,
+    Admission, Breaker, Capabilities, Health, HealthBoard, HealthReport, Instance, Loading, Loads,
     ModelInfo,
 };
 
