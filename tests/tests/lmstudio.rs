@@ -230,3 +230,32 @@ async fn without_the_token_lm_studio_shows_as_refusing_it() {
     let error = health["providers"][1]["last_error"].as_str().unwrap();
     assert!(error.contains("refused the token"), "{error}");
 }
+
+#[tokio::test]
+async fn auto_on_lm_studios_messages_endpoint_asks_for_the_loaded_model() {
+    let lmstudio = MockLmStudio::start(&["gemma-3", MODEL], &[(MODEL, 65_536)], None, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = ConfigBuilder::new(dir.path())
+        .claude("http://127.0.0.1:9")
+        .anthropic("lmstudio", &lmstudio.url(), |p| {
+            p.model = Some("auto".to_owned())
+        })
+        .everywhere(&["lmstudio"])
+        .toml();
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&claude_code_sized(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let message: Value = answer.json().await.unwrap();
+    // The mock answers only a model it has loaded, and echoes its name.
+    assert_eq!(message["model"], MODEL);
+    assert!(lmstudio.loads().is_empty());
+}

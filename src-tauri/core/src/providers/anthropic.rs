@@ -8,8 +8,8 @@ use http::{HeaderMap, Method};
 
 use super::lmstudio::Loader;
 use super::{
-    body_stream, own_key, request, send_with_timeout, MessagesRequest, ModelInfo, Provider,
-    ProviderError, Upstream,
+    body_stream, own_key, request, send_with_timeout, HealthBoard, MessagesRequest, ModelInfo,
+    Provider, ProviderError, Upstream,
 };
 use crate::config::ProviderConfig;
 use crate::net::Http;
@@ -17,15 +17,17 @@ use crate::wire::headers;
 
 pub struct AnthropicProvider {
     config: ProviderConfig,
+    board: HealthBoard,
     /// Set when the proxy loads the model (LM Studio, `load_context`).
     pub loader: Option<Loader>,
 }
 
 impl AnthropicProvider {
-    pub fn new(config: ProviderConfig) -> Self {
+    pub fn new(config: ProviderConfig, board: HealthBoard) -> Self {
         AnthropicProvider {
             loader: Loader::for_provider(&config),
             config,
+            board,
         }
     }
 
@@ -77,7 +79,9 @@ impl Provider for AnthropicProvider {
         http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
-        let body = request.body.with_model(request.model);
+        // `auto` (a local server speaking the Messages API): the model it has loaded.
+        let model = super::resolve_model(self, &self.board, http, request.model).await?;
+        let body = request.body.with_model(&model);
         let url = upstream_url(&self.config, request.path_and_query);
         let mut headers =
             headers::upstream_request(request.client_headers, self.config.is_claude());
@@ -101,13 +105,20 @@ impl Provider for AnthropicProvider {
         if self.config.is_claude() {
             return None;
         }
-        if self.loader.is_some() {
+        let wants_auto = self.config.model.as_deref() == Some(super::AUTO);
+        if wants_auto || self.loader.is_some() {
             // LM Studio: its own API says what is loaded and with which context.
             let root = super::lmstudio::root(self.config.base_url.as_str());
-            return Some(match super::bearer_headers(&self.config) {
+            let models = match super::bearer_headers(&self.config) {
                 Ok(headers) => super::lmstudio::models(http, root, &headers).await,
                 Err(error) => Err(error.to_string()),
-            });
+            };
+            match models {
+                Ok(info) => return Some(Ok(info)),
+                Err(refused) if self.loader.is_some() => return Some(Err(refused)),
+                // Not LM Studio (llama.cpp, Ollama): the Messages API's own model list.
+                Err(_) => {}
+            }
         }
         let mut headers = HeaderMap::new();
         match own_key(&self.config) {

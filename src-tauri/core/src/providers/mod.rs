@@ -171,7 +171,7 @@ impl AnyProvider {
     pub fn new(config: ProviderConfig, board: HealthBoard) -> AnyProvider {
         match config.kind {
             ProviderKind::Anthropic => {
-                AnyProvider::Anthropic(anthropic::AnthropicProvider::new(config))
+                AnyProvider::Anthropic(anthropic::AnthropicProvider::new(config, board))
             }
             ProviderKind::OpenAi => AnyProvider::OpenAi(openai::OpenAiProvider::new(config, board)),
         }
@@ -354,6 +354,48 @@ pub(crate) fn bearer_headers(provider: &ProviderConfig) -> Result<HeaderMap, Pro
         headers.insert(http::header::AUTHORIZATION, bearer);
     }
     Ok(headers)
+}
+
+/// `model = "auto"`: whatever the server has loaded.
+pub const AUTO: &str = "auto";
+
+/// The model to ask `provider` for: `wanted` (the route's, else the provider's), with
+/// `auto` resolved to the loaded model the last health check found (checking now if none
+/// has yet).
+pub(crate) async fn resolve_model<'a>(
+    provider: &impl Provider,
+    board: &HealthBoard,
+    http: &Http,
+    wanted: &'a str,
+) -> Result<std::borrow::Cow<'a, str>, ProviderError> {
+    if wanted != AUTO {
+        return Ok(std::borrow::Cow::Borrowed(wanted));
+    }
+    let name = &provider.config().name;
+    let mut info = board.report(name).info;
+    if info.is_none() {
+        // No health check has answered yet: ask now rather than fail the request.
+        match provider.check(http).await {
+            Some(Ok(fresh)) => {
+                board.set_info(name, fresh.clone());
+                info = Some(fresh);
+            }
+            // It did not answer the models check: down, not merely empty.
+            Some(Err(reason)) => {
+                return Err(ProviderError::Unreachable {
+                    provider: name.clone(),
+                    reason,
+                })
+            }
+            None => {}
+        }
+    }
+    info.and_then(|i| i.loaded.or_else(|| i.models.into_iter().next()))
+        .map(std::borrow::Cow::Owned)
+        .ok_or_else(|| ProviderError::Unfit {
+            provider: name.clone(),
+            reason: "no model is loaded (model = \"auto\"); load one in LM Studio".to_owned(),
+        })
 }
 
 /// Every configured provider, built from the config (rebuilt when it changes).

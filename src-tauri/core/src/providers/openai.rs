@@ -21,9 +21,6 @@ use crate::translate::tokens;
 use crate::wire::error::error_type;
 use crate::wire::ApiError;
 
-/// `model = "auto"`: whatever the server has loaded.
-pub const AUTO: &str = "auto";
-
 pub struct OpenAiProvider {
     config: ProviderConfig,
     board: HealthBoard,
@@ -38,39 +35,6 @@ impl OpenAiProvider {
             config,
             board,
         }
-    }
-
-    /// The model to ask for: the route's, else the provider's; `auto` resolved to the
-    /// loaded model the last health check found (checking now if none has yet).
-    pub async fn resolve_model(&self, http: &Http, wanted: &str) -> Result<String, ProviderError> {
-        if wanted != AUTO {
-            return Ok(wanted.to_owned());
-        }
-        let mut info = self.board.report(&self.config.name).info;
-        let mut problem = None;
-        if info.is_none() {
-            // No health check has answered yet: ask now rather than fail the request.
-            match self.check(http).await {
-                Some(Ok(fresh)) => {
-                    self.board.set_info(&self.config.name, fresh.clone());
-                    info = Some(fresh);
-                }
-                Some(Err(error)) => problem = Some(error),
-                None => {}
-            }
-        }
-        if let Some(reason) = problem {
-            // It did not answer the models check: down, not merely empty.
-            return Err(ProviderError::Unreachable {
-                provider: self.config.name.clone(),
-                reason,
-            });
-        }
-        info.and_then(|i| i.loaded.or_else(|| i.models.into_iter().next()))
-            .ok_or_else(|| ProviderError::Unfit {
-                provider: self.config.name.clone(),
-                reason: "no model is loaded (model = \"auto\"); load one in LM Studio".to_owned(),
-            })
     }
 
     /// The context window: the config's, else the one the proxy loads the model with,
@@ -110,7 +74,7 @@ impl Provider for OpenAiProvider {
         http: &Http,
         request: &MessagesRequest<'_>,
     ) -> Result<Upstream, ProviderError> {
-        let model = self.resolve_model(http, request.model).await?;
+        let model = super::resolve_model(self, &self.board, http, request.model).await?;
         let window = self.context_window();
         if let Some(window) = window {
             if request.input_tokens >= u64::from(window) {
@@ -183,7 +147,7 @@ impl Provider for OpenAiProvider {
     }
 
     async fn check(&self, http: &Http) -> Option<Result<ModelInfo, String>> {
-        let wants_auto = self.config.model.as_deref() == Some(AUTO);
+        let wants_auto = self.config.model.as_deref() == Some(super::AUTO);
         let headers = match super::bearer_headers(&self.config) {
             Ok(headers) => headers,
             Err(error) => return Some(Err(error.to_string())),
