@@ -18,5 +18,7 @@ use pai_orchestrator::{app, commands};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Before any thread starts: it changes the environment GTK reads.
+    app::without_gl_at_start();
     commands::run(Cli::parse(), Some(app::run))
 }
