@@ -26,6 +26,20 @@ fn claude_code_sized(stream: bool) -> Value {
         "messages": [{"role": "user", "content": "hi"}]})
 }
 
+/// A Claude-Code-sized non-streaming request through the proxy.
+async fn ask(proxy: &TestProxy) -> reqwest::Response {
+    reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&claude_code_sized(false))
+        .send()
+        .await
+        .unwrap()
+}
+
 fn config(lmstudio: &str, kind: &str, load_context: u32, dir: &std::path::Path) -> String {
     let base = if kind == "openai" {
         format!("{lmstudio}/v1")
@@ -160,15 +174,8 @@ async fn lm_studios_own_messages_endpoint_gets_the_same_lifecycle() {
     let dir = tempfile::tempdir().unwrap();
     let text = config(&lmstudio.url(), "anthropic", 32_768, dir.path());
     let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for _ in 0..2 {
-        let answer = client
-            .post(proxy.url("/v1/messages"))
-            .header("x-api-key", "sk-ant-test")
-            .json(&claude_code_sized(false))
-            .send()
-            .await
-            .unwrap();
+        let answer = ask(&proxy).await;
         assert_eq!(answer.status(), 200);
         let message: Value = answer.json().await.unwrap();
         assert_eq!(message["content"][0]["text"], "loaded and answering");
@@ -192,16 +199,7 @@ async fn a_request_larger_than_load_context_goes_elsewhere_without_a_load() {
         .everywhere(&["lmstudio", "claude:haiku"])
         .toml();
     let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(proxy.url("/v1/messages"))
-        .header("x-api-key", "sk-ant-test")
-        .json(&claude_code_sized(false))
-        .send()
-        .await
-        .unwrap();
+    let answer = ask(&proxy).await;
     assert_eq!(answer.status(), 200);
     let skipped = answer.headers()["x-pai-skipped"]
         .to_str()
@@ -243,16 +241,7 @@ async fn auto_on_lm_studios_messages_endpoint_asks_for_the_loaded_model() {
         .everywhere(&["lmstudio"])
         .toml();
     let proxy = TestProxy::start_with(&text, dir).await;
-    let answer = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .post(proxy.url("/v1/messages"))
-        .header("x-api-key", "sk-ant-test")
-        .json(&claude_code_sized(false))
-        .send()
-        .await
-        .unwrap();
+    let answer = ask(&proxy).await;
     assert_eq!(answer.status(), 200);
     let message: Value = answer.json().await.unwrap();
     // The mock answers only a model it has loaded, and echoes its name.
