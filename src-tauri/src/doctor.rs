@@ -207,6 +207,15 @@ async fn provider_finding(provider: &ProviderConfig, http: &pai_core::net::Http)
 fn model_finding(provider: &ProviderConfig, info: &ModelInfo) -> Finding {
     let name = &provider.name;
     let wanted = provider.model.as_deref().unwrap_or("auto");
+    if provider.load_context.is_some() && !info.models.iter().any(|m| m == wanted) {
+        return Finding::fail(
+            format!("{name} answers, but has no model {wanted:?} to load"),
+            format!(
+                "download it in LM Studio (or `lms get {wanted}`), or set model to one of: {}",
+                info.models.join(", ")
+            ),
+        );
+    }
     if provider.load_context.is_some() {
         return Finding::ok(format!(
             "{name} answers; the proxy loads {wanted} with {} tokens of context when needed",

@@ -41,6 +41,10 @@ async fn doctor_says_what_is_missing_and_how_to_fix_it() {
         .openai("lmstudio", &format!("{}/v1", lmstudio.url()), |p| {
             p.model = Some("auto".to_owned())
         })
+        .openai("lmstudio-big", &format!("{}/v1", lmstudio.url()), |p| {
+            p.model = Some("qwen/qwen3-235b".to_owned());
+            p.load_context = Some(65_536);
+        })
         .openai("grok", "https://api.x.ai/v1", |p| {
             p.model = Some("grok-4".to_owned());
             p.api_key_env = Some("PAI_TEST_UNSET_KEY".to_owned());
@@ -66,6 +70,8 @@ async fn doctor_says_what_is_missing_and_how_to_fix_it() {
         &format!("! lmstudio answers with {MODEL}, but its context (4096 tokens) is too small for Claude Code"),
         &format!("    fix: set model = \"{MODEL}\" and load_context = 65536 under [[providers]] lmstudio"),
         "! grok: its key is not set (PAI_TEST_UNSET_KEY is empty where this runs)",
+        "✗ lmstudio-big answers, but has no model \"qwen/qwen3-235b\" to load",
+        &format!("    fix: download it in LM Studio (or `lms get qwen/qwen3-235b`), or set model to one of: {MODEL}"),
         "! nothing starts the proxy at login",
     ] {
         assert!(said.contains(line), "missing {line:?} in:\n{said}");
@@ -74,7 +80,10 @@ async fn doctor_says_what_is_missing_and_how_to_fix_it() {
     let (connected, _) = run(home.path(), &config, &listen, &["connect-claude"]);
     assert!(connected);
     let (healthy, said) = run(home.path(), &config, &listen, &["doctor"]);
-    assert!(healthy, "{said}");
+    assert!(
+        !healthy,
+        "a model to load that LM Studio does not have still fails\n{said}"
+    );
     assert!(
         said.contains(&format!("✓ Claude Code talks to http://{listen}")),
         "{said}"
