@@ -84,6 +84,8 @@ async fn doctor_says_what_is_missing_and_how_to_fix_it() {
         !healthy,
         "a model to load that LM Studio does not have still fails\n{said}"
     );
+    let failures: Vec<&str> = said.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(failures.len(), 1, "only that one is left: {failures:?}");
     assert!(
         said.contains(&format!("✓ Claude Code talks to http://{listen}")),
         "{said}"
