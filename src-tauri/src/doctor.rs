@@ -3,7 +3,8 @@
 //! it (and shows the quota), each local model server answers with a model that has room
 //! for Claude Code, the fallback keys are set, the dashboard answers, it starts at login.
 //!
-//! It asks; it changes nothing. Every question has a short bound.
+//! It asks; it changes nothing. Every question has a short bound. Uses `status`,
+//! `connect` and `service` to read what they write, and the core's providers to ask.
 
 use std::fmt::Write;
 use std::path::Path;

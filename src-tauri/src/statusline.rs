@@ -7,6 +7,8 @@
 //! `/health` (loopback, never waits on an upstream); when the proxy does not answer it
 //! says so, with the last quota the proxy wrote to its state file. Every wait is short:
 //! a status line that hangs is worse than one that says less.
+//!
+//! Uses `status` (the `/health` request) and the core's snapshot types; starts nothing.
 
 use std::io::{IsTerminal, Read};
 use std::net::SocketAddr;

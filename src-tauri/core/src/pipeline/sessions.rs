@@ -4,6 +4,8 @@
 //!
 //! Bounded: the oldest session is forgotten once [`MAX_SESSIONS`] are known, so a client
 //! that invents a session per request cannot grow the proxy.
+//!
+//! Imports nothing of the core: the walk records into it, `/health` reads it.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
