@@ -73,6 +73,40 @@ impl Reply {
         }
     }
 
+    /// The same reply with `extra` headers added (quota headers on a standard answer).
+    pub fn with_headers(self, extra: Vec<(String, String)>) -> Reply {
+        match self {
+            Reply::Json {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.extend(extra);
+                Reply::Json {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            Reply::Sse {
+                mut headers,
+                events,
+                gates,
+                dropped,
+                on_end,
+            } => {
+                headers.extend(extra);
+                Reply::Sse {
+                    headers,
+                    events,
+                    gates,
+                    dropped,
+                    on_end,
+                }
+            }
+        }
+    }
+
     pub fn sse(events: Vec<String>) -> Reply {
         Reply::Sse {
             headers: vec![],

@@ -248,3 +248,55 @@ async fn auto_on_lm_studios_messages_endpoint_asks_for_the_loaded_model() {
     assert_eq!(message["model"], MODEL);
     assert!(lmstudio.loads().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_during_the_load_does_not_cause_a_second_one() {
+    let gate = Arc::new(Notify::new());
+    let lmstudio =
+        MockLmStudio::start(&[MODEL], &[(MODEL, 4096)], Some(TOKEN), Some(gate.clone())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+
+    // A stream starts the load, gets its ping, and its client goes away (Esc).
+    let streamed = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(proxy.url("/v1/messages"))
+        .header("x-api-key", "sk-ant-test")
+        .json(&claude_code_sized(true))
+        .send()
+        .await
+        .unwrap();
+    let mut body = streamed.bytes_stream();
+    body.next().await.unwrap().unwrap();
+    drop(body);
+    proxy
+        .wait_health("loading the model", |h| {
+            !h["providers"][1]["loading"].is_null()
+        })
+        .await;
+
+    // The next request arrives while LM Studio is still loading, then the load ends.
+    let next = tokio::spawn({
+        let url = proxy.url("/v1/messages");
+        async move {
+            reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .post(url)
+                .header("x-api-key", "sk-ant-test")
+                .json(&claude_code_sized(false))
+                .send()
+                .await
+                .unwrap()
+        }
+    });
+    gate.notify_one();
+    let answer = next.await.unwrap();
+    assert_eq!(answer.status(), 200);
+    assert_eq!(lmstudio.loads().len(), 1, "{:?}", lmstudio.loads());
+    assert_eq!(lmstudio.instances().len(), 1, "{:?}", lmstudio.instances());
+}

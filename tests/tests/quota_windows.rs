@@ -109,43 +109,7 @@ fn capped_anthropic(opus_until: Arc<AtomicI64>) -> impl Fn(&Recorded) -> Reply +
                     "message": "This request would exceed your account's rate limit for Opus."}}),
             };
         }
-        with_headers(
-            anthropic_reply(request, &format!("answered by {model}")),
-            headers,
-        )
-    }
-}
-
-fn with_headers(reply: Reply, extra: Vec<(String, String)>) -> Reply {
-    match reply {
-        Reply::Json {
-            status,
-            mut headers,
-            body,
-        } => {
-            headers.extend(extra);
-            Reply::Json {
-                status,
-                headers,
-                body,
-            }
-        }
-        Reply::Sse {
-            mut headers,
-            events,
-            gates,
-            dropped,
-            on_end,
-        } => {
-            headers.extend(extra);
-            Reply::Sse {
-                headers,
-                events,
-                gates,
-                dropped,
-                on_end,
-            }
-        }
+        anthropic_reply(request, &format!("answered by {model}")).with_headers(headers)
     }
 }
 
@@ -299,8 +263,7 @@ async fn a_session_429_still_makes_everything_critical() {
 /// Anthropic (a mock) for an account whose included quota is gone: every answer says
 /// extra usage is being spent.
 fn overage_anthropic(request: &Recorded) -> Reply {
-    with_headers(
-        anthropic_reply(request, "billed"),
+    anthropic_reply(request, "billed").with_headers(
         [
             ("anthropic-ratelimit-unified-status", "allowed"),
             (

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use pai_e2e::binary::{binary_path, Running};
 use pai_e2e::config::ConfigBuilder;
 use pai_e2e::http::client;
-use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
+use pai_e2e::mock::{anthropic_reply, MockUpstream};
 use serde_json::json;
 
 const SESSION: &str = "0b9f3c1e-7d2a-4c55-9e61-5a8d2f4b7c10";
@@ -98,22 +98,8 @@ fn quota_headers() -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn the_status_line_shows_the_windows_the_state_and_where_this_session_went() {
-    let upstream = MockUpstream::start(|req| match anthropic_reply(req, "hi") {
-        Reply::Json {
-            status,
-            mut headers,
-            body,
-        } => {
-            headers.extend(quota_headers());
-            Reply::Json {
-                status,
-                headers,
-                body,
-            }
-        }
-        other => other,
-    })
-    .await;
+    let upstream =
+        MockUpstream::start(|req| anthropic_reply(req, "hi").with_headers(quota_headers())).await;
     let dir = tempfile::tempdir().unwrap();
     let state_file = dir.path().join("quota-state.json");
     let config = ConfigBuilder::claude_only(&upstream.url(), dir.path()).write(dir.path());

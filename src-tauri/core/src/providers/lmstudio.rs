@@ -12,6 +12,7 @@
 //!
 //! Imports: `config`, `net`, and the provider types beside it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
@@ -147,14 +148,14 @@ pub fn is_ready(info: &ModelInfo, model: &str, needed: u64) -> bool {
 /// A provider whose model the proxy loads (`model` and `load_context` set).
 pub struct Loader {
     /// One load at a time: requests that need the same load wait here, then find it done.
-    lock: tokio::sync::Mutex<()>,
+    lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Loader {
     pub fn for_provider(config: &ProviderConfig) -> Option<Loader> {
         config.load_context?;
         Some(Loader {
-            lock: tokio::sync::Mutex::new(()),
+            lock: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -177,8 +178,13 @@ impl Loader {
 
     /// Makes sure `config.model` is loaded with enough context for `input_tokens`: loads
     /// it with `load_context` (unloading a smaller instance first, so there is never a
-    /// second one), unless another request's load already did. The caller bounds it with
-    /// [`LOAD_TIMEOUT`].
+    /// second one), unless another request's load already did. The caller bounds its
+    /// wait with [`LOAD_TIMEOUT`].
+    ///
+    /// The load runs as a task of its own: a client that hangs up (Esc in Claude Code)
+    /// stops waiting, but the load goes on to its end under the lock — cut off half-way,
+    /// LM Studio could go on loading while the next request, seeing nothing loaded yet,
+    /// starts a second instance.
     pub async fn ensure(
         &self,
         http: &Http,
@@ -187,74 +193,93 @@ impl Loader {
         board: &HealthBoard,
         input_tokens: u64,
     ) -> Result<(), ProviderError> {
-        let (Some(model), Some(load_context)) = (config.model.as_deref(), config.load_context)
-        else {
-            return Ok(());
-        };
-        let name = &config.name;
-        let _one_at_a_time = self.lock.lock().await;
-        let root = root(config.base_url.as_str());
-        let info =
-            models(http, root, headers)
-                .await
-                .map_err(|reason| ProviderError::Unreachable {
-                    provider: name.clone(),
-                    reason,
-                })?;
-        board.set_info(name, info.clone());
-        let needed = needed_context(input_tokens);
-        if info.api.as_deref() != Some("lmstudio-v1") || is_ready(&info, model, needed) {
-            // Before 0.4 there is nothing to load with: LM Studio loads on first use.
-            return Ok(());
-        }
-        if u64::from(load_context) < needed {
-            return Err(ProviderError::Unfit {
-                provider: name.clone(),
-                reason: format!(
-                    "the request needs ~{needed} tokens of context; load_context is {load_context}"
-                ),
-            });
-        }
-        if !info.models.iter().any(|m| m == model) {
-            return Err(ProviderError::Unfit {
-                provider: name.clone(),
-                reason: format!("LM Studio has no model {model:?}; download it or fix model"),
-            });
-        }
-        for instance in info.instances.iter().filter(|i| i.model == model) {
-            tracing::info!(provider = %name, instance = %instance.id, context = ?instance.context_length, "unloading an instance with too small a context");
-            post(
-                http,
-                config,
-                &format!("{root}/api/v1/models/unload"),
-                headers,
-                json!({"instance_id": instance.id}),
-            )
-            .await?;
-        }
-        board.set_loading(
-            name,
-            Some(Loading {
-                model: model.to_owned(),
-                context_length: load_context,
-                since: chrono::Utc::now(),
-            }),
-        );
-        let _done = LoadingShown { board, name };
-        tracing::info!(provider = %name, %model, context = load_context, "loading the model");
+        let lock = self.lock.clone();
+        let (http, owned, headers, board) =
+            (http.clone(), config.clone(), headers.clone(), board.clone());
+        let load = tokio::spawn(async move {
+            let _one_at_a_time = lock.lock_owned().await;
+            load_unless_ready(&http, &owned, &headers, &board, input_tokens).await
+        });
+        load.await.map_err(|stopped| ProviderError::Failed {
+            provider: config.name.clone(),
+            reason: format!("the model load stopped: {stopped}"),
+        })?
+    }
+}
+
+/// The load itself, run with the loader's lock held: every wait in it is bounded
+/// ([`CHECK_TIMEOUT`] to list, [`LOAD_TIMEOUT`] to unload or load).
+async fn load_unless_ready(
+    http: &Http,
+    config: &ProviderConfig,
+    headers: &HeaderMap,
+    board: &HealthBoard,
+    input_tokens: u64,
+) -> Result<(), ProviderError> {
+    let (Some(model), Some(load_context)) = (config.model.as_deref(), config.load_context) else {
+        return Ok(());
+    };
+    let name = &config.name;
+    let root = root(config.base_url.as_str());
+    let info = models(http, root, headers)
+        .await
+        .map_err(|reason| ProviderError::Unreachable {
+            provider: name.clone(),
+            reason,
+        })?;
+    board.set_info(name, info.clone());
+    let needed = needed_context(input_tokens);
+    if info.api.as_deref() != Some("lmstudio-v1") || is_ready(&info, model, needed) {
+        // Before 0.4 there is nothing to load with: LM Studio loads on first use.
+        return Ok(());
+    }
+    if u64::from(load_context) < needed {
+        return Err(ProviderError::Unfit {
+            provider: name.clone(),
+            reason: format!(
+                "the request needs ~{needed} tokens of context; load_context is {load_context}"
+            ),
+        });
+    }
+    if !info.models.iter().any(|m| m == model) {
+        return Err(ProviderError::Unfit {
+            provider: name.clone(),
+            reason: format!("LM Studio has no model {model:?}; download it or fix model"),
+        });
+    }
+    for instance in info.instances.iter().filter(|i| i.model == model) {
+        tracing::info!(provider = %name, instance = %instance.id, context = ?instance.context_length, "unloading an instance with too small a context");
         post(
             http,
             config,
-            &format!("{root}/api/v1/models/load"),
+            &format!("{root}/api/v1/models/unload"),
             headers,
-            json!({"model": model, "config": {"context_length": load_context}}),
+            json!({"instance_id": instance.id}),
         )
         .await?;
-        if let Ok(info) = models(http, root, headers).await {
-            board.set_info(name, info);
-        }
-        Ok(())
     }
+    board.set_loading(
+        name,
+        Some(Loading {
+            model: model.to_owned(),
+            context_length: load_context,
+            since: chrono::Utc::now(),
+        }),
+    );
+    let _done = LoadingShown { board, name };
+    tracing::info!(provider = %name, %model, context = load_context, "loading the model");
+    post(
+        http,
+        config,
+        &format!("{root}/api/v1/models/load"),
+        headers,
+        json!({"model": model, "config": {"context_length": load_context}}),
+    )
+    .await?;
+    if let Ok(info) = models(http, root, headers).await {
+        board.set_info(name, info);
+    }
+    Ok(())
 }
 
 /// Clears the "loading" mark however the load ends (done, failed, or given up on).
