@@ -24,6 +24,9 @@ pub struct Cli {
     /// Address to listen on (loopback only), overriding [server].listen.
     #[arg(long, value_name = "ADDR", global = true)]
     pub listen: Option<String>,
+    /// Start in the tray without opening a window: how start at login runs the app.
+    #[arg(long)]
+    pub minimized: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -103,10 +106,121 @@ impl Paths {
     }
 }
 
+impl Cli {
+    /// The arguments start at login runs the tray app with: `--minimized`, and the config,
+    /// data dir and listen address this run was given, so the app that starts at login is
+    /// this one — quoted as a desktop entry's `Exec` line wants (the autostart plugin joins
+    /// them with spaces).
+    pub fn autostart_args(&self) -> Vec<String> {
+        let mut args = vec!["--minimized".to_owned()];
+        let absolute = |path: &PathBuf| std::path::absolute(path).unwrap_or_else(|_| path.clone());
+        if let Some(config) = &self.config {
+            args.push("--config".to_owned());
+            args.push(exec_quoted(&absolute(config).display().to_string()));
+        }
+        if let Some(data_dir) = &self.data_dir {
+            args.push("--data-dir".to_owned());
+            args.push(exec_quoted(&absolute(data_dir).display().to_string()));
+        }
+        if let Some(listen) = &self.listen {
+            args.push("--listen".to_owned());
+            args.push(exec_quoted(listen));
+        }
+        args
+    }
+}
+
+/// One argument of a desktop entry's `Exec` line: as it is when it has nothing to quote,
+/// else in double quotes with `"`, `` ` ``, `$` and `\` escaped (Desktop Entry
+/// Specification, "The Exec key").
+pub fn exec_quoted(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+".contains(c));
+    if plain {
+        return arg.to_owned();
+    }
+    let mut quoted = String::from("\"");
+    for c in arg.chars() {
+        if matches!(c, '"' | '`' | '$' | '\\') {
+            quoted.push('\\');
+        }
+        quoted.push(c);
+    }
+    quoted.push('"');
+    quoted
+}
+
+/// Splits a desktop entry's `Exec` line into its program and arguments (the reverse of
+/// [`exec_quoted`]); `None` when its quotes do not close.
+pub fn exec_split(line: &str) -> Option<Vec<String>> {
+    let mut args = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(&first) = chars.peek() else {
+            return Some(args);
+        };
+        let mut arg = String::new();
+        if first == '"' {
+            chars.next();
+            loop {
+                match chars.next()? {
+                    '"' => break,
+                    '\\' => arg.push(chars.next()?),
+                    c => arg.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                arg.push(c);
+            }
+        }
+        args.push(arg);
+    }
+}
+
 /// Is there a display the tray app could use?
 pub fn has_display() -> bool {
     let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
     cfg!(any(target_os = "macos", target_os = "windows"))
         || set("DISPLAY")
         || set("WAYLAND_DISPLAY")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_autostart_line_gives_back_the_arguments_it_was_given() {
+        let cli = Cli::parse_from([
+            "pai-orchestrator-tray",
+            "--config",
+            "/home/a b/my \"conf\".toml",
+            "--data-dir",
+            "/data/$HOME",
+        ]);
+        let line = format!(
+            "/usr/bin/pai-orchestrator-tray {}",
+            cli.autostart_args().join(" ")
+        );
+        let split = exec_split(&line).unwrap();
+        assert_eq!(
+            split,
+            [
+                "/usr/bin/pai-orchestrator-tray",
+                "--minimized",
+                "--config",
+                "/home/a b/my \"conf\".toml",
+                "--data-dir",
+                "/data/$HOME"
+            ]
+        );
+        let parsed = Cli::try_parse_from(&split).unwrap();
+        assert!(parsed.minimized);
+        assert_eq!(parsed.data_dir, Some(PathBuf::from("/data/$HOME")));
+        assert_eq!(exec_split("a \"b"), None);
+    }
 }

@@ -9,8 +9,9 @@ use crate::{doctor, logging, status, statusline};
 use pai_core::config::{self, Config};
 use pai_server::daemon::{Daemon, DaemonOptions};
 
-/// Starts the tray app on the given runtime (only the tray binary has one).
-pub type Gui = fn(tokio::runtime::Runtime, DaemonOptions) -> Result<ExitCode, String>;
+/// Starts the tray app on the given runtime (only the tray binary has one), with the
+/// arguments its start-at-login entry runs it with.
+pub type Gui = fn(tokio::runtime::Runtime, DaemonOptions, Vec<String>) -> Result<ExitCode, String>;
 
 /// Runs the command line: a subcommand, or the proxy — with `gui` where there is a
 /// display and it was not asked to run headless, else headless.
@@ -34,6 +35,7 @@ fn dispatch(cli: Cli, gui: Option<Gui>) -> Result<ExitCode, String> {
             .map_err(|reason| format!("--listen {listen:?} {reason}"))?;
     }
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let autostart_args = cli.autostart_args();
     match cli.command {
         Some(Command::Status { json }) => runtime.block_on(print_status(config, json)),
         Some(Command::Statusline) => {
@@ -103,7 +105,9 @@ fn dispatch(cli: Cli, gui: Option<Gui>) -> Result<ExitCode, String> {
                 data_dir: paths.data_dir,
             };
             match gui {
-                Some(gui) if !cli.headless && crate::cli::has_display() => gui(runtime, options),
+                Some(gui) if !cli.headless && crate::cli::has_display() => {
+                    gui(runtime, options, autostart_args)
+                }
                 _ => runtime.block_on(run_headless(options)),
             }
         }

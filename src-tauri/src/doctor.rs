@@ -72,12 +72,37 @@ pub async fn examine(config: &Config, places: &Places<'_>) -> Vec<Finding> {
     let mut findings = vec![proxy(config).await];
     findings.extend(claude_code(config, places.claude_settings));
     let http = pai_core::net::Http::new();
-    for provider in config.providers.iter().filter(|p| !p.is_claude()) {
-        findings.push(provider_finding(provider, &http).await);
-    }
+    // All at once, each bounded: ten providers that hang cost one bound, not ten.
+    let providers = config
+        .providers
+        .iter()
+        .filter(|p| !p.is_claude())
+        .map(|provider| bounded_provider_finding(provider, &http));
+    findings.extend(futures_util::future::join_all(providers).await);
     findings.push(dashboard(config, &http).await);
-    findings.push(autostart(places.home));
+    findings.push(autostart(places.home).await);
     findings
+}
+
+/// How long one provider's check may take.
+const PROVIDER_CHECK_BOUND: Duration = Duration::from_secs(10);
+
+async fn bounded_provider_finding(
+    provider: &ProviderConfig,
+    http: &pai_core::net::Http,
+) -> Finding {
+    match tokio::time::timeout(PROVIDER_CHECK_BOUND, provider_finding(provider, http)).await {
+        Ok(finding) => finding,
+        Err(_) => Finding::warn(
+            format!(
+                "{} did not answer within {}s at {}",
+                provider.name,
+                PROVIDER_CHECK_BOUND.as_secs(),
+                provider.base_url
+            ),
+            "check that it runs and its base_url; until then its work goes to the next target",
+        ),
+    }
 }
 
 /// The findings as lines: `✓ …`, `! …`, `✗ …`, each fix under its finding.
@@ -271,7 +296,7 @@ async fn dashboard(config: &Config, http: &pai_core::net::Http) -> Finding {
     }
 }
 
-fn autostart(home: Option<&Path>) -> Finding {
+async fn autostart(home: Option<&Path>) -> Finding {
     let Some(home) = home else {
         return Finding::warn("start at login: no home directory to look in", "—");
     };
@@ -282,18 +307,70 @@ fn autostart(home: Option<&Path>) -> Finding {
         .into_iter()
         .flatten()
         .flatten()
-        .find(|entry| {
-            std::fs::read_to_string(entry.path())
-                .is_ok_and(|text| text.contains("pai-orchestrator"))
+        .filter(|entry| entry.file_type().is_ok_and(|t| t.is_file()))
+        .find_map(|entry| {
+            let text = read_bounded(&entry.path(), 64 * 1024)?;
+            text.contains("pai-orchestrator")
+                .then(|| (entry.path(), text))
         });
-    match desktop_entry {
-        Some(entry) => Finding::ok(format!(
-            "the tray app starts at login ({})",
-            entry.path().display()
-        )),
-        None => Finding::warn(
+    let Some((path, text)) = desktop_entry else {
+        return Finding::warn(
             "nothing starts the proxy at login",
             "the tray menu's \"Start at login\", or pai-orchestrator install-service for the headless proxy",
+        );
+    };
+    let fix = "turn \"Start at login\" off and on again in the tray menu: it writes the entry anew";
+    match runs_at_login(&text).await {
+        Ok(()) => Finding::ok(format!("the tray app starts at login ({})", path.display())),
+        Err(why) => Finding::fail(
+            format!(
+                "the start-at-login entry {} does not start the app: {why}",
+                path.display()
+            ),
+            fix,
         ),
     }
+}
+
+/// Runs the entry's `Exec` line as the desktop would at login, with `--version` after
+/// its arguments: the program must exist and accept every argument the entry gives it
+/// (clap reads them in order, so an argument it refuses fails before `--version` ends
+/// the run with success).
+async fn runs_at_login(entry: &str) -> Result<(), String> {
+    let exec = entry
+        .lines()
+        .find_map(|line| line.strip_prefix("Exec="))
+        .ok_or("it has no Exec line")?;
+    let args = crate::cli::exec_split(exec).ok_or("its Exec line has an unclosed quote")?;
+    let (program, args) = args.split_first().ok_or("its Exec line is empty")?;
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let run = tokio::time::timeout(Duration::from_secs(10), command.output())
+        .await
+        .map_err(|_| format!("{program} did not finish within 10 s"))?
+        .map_err(|e| format!("{program} cannot run: {e}"))?;
+    if run.status.success() && String::from_utf8_lossy(&run.stdout).contains("pai-orchestrator") {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&run.stderr);
+    let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    Err(format!(
+        "`{exec}` exits with {} ({said})",
+        run.status
+            .code()
+            .map_or("a signal".to_owned(), |c| c.to_string())
+    ))
+}
+
+/// A small text file's contents, read without waiting on anything that is not a file.
+fn read_bounded(path: &Path, limit: u64) -> Option<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).ok()?;
+    let mut text = String::new();
+    file.take(limit).read_to_string(&mut text).ok()?;
+    Some(text)
 }

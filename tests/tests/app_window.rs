@@ -271,3 +271,118 @@ fn the_command_line_binary_hands_over_to_the_tray_app_next_to_it() {
     let exe = std::fs::read_link(format!("/proc/{}/exe", child.0.id())).unwrap();
     assert!(exe.ends_with("pai-orchestrator"));
 }
+
+/// Waits (at most 20 s) for `what` to hold, looking every 20 ms: for what the app does
+/// without saying so on any channel a test can follow (a file it writes).
+fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Reads stderr until the line that says the proxy listens; panics if it ends first.
+fn wait_listening(child: &mut Child) {
+    let stderr = child.stderr.take().unwrap();
+    let said: Vec<String> = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|line| !line.contains("proxy listening"))
+        .collect();
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it exited instead of listening: {said:?}"
+    );
+}
+
+/// Start at login as the desktop does it: the entry the app writes on its first run is
+/// run — its `Exec` line, by a shell — and starts the tray app again, with the config it
+/// was started with; `doctor` runs the same line and says so, and calls a broken entry
+/// broken.
+#[test]
+fn the_start_at_login_entry_starts_the_tray_app() {
+    let app = std::env::var("PAI_GUI_BIN").expect("PAI_GUI_BIN is not set: run scripts/test.sh");
+    let (_xvfb, display) = xvfb();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let config = dir.path().join("my config").join("config.toml");
+    std::fs::create_dir(config.parent().unwrap()).unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut first = Killed(
+        Command::new(&app)
+            .args(["--listen", &listen, "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("DISPLAY", &display)
+            .env("HOME", &home)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(&mut first.0);
+    let autostart = home.join(".config/autostart");
+    let (entry, text) = wait_until("the first run writes its start-at-login entry", || {
+        let entry = std::fs::read_dir(&autostart).ok()?.flatten().next()?.path();
+        let text = std::fs::read_to_string(&entry).ok()?;
+        text.contains("Exec=").then_some((entry, text))
+    });
+    drop(first);
+
+    let exec = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Exec="))
+        .unwrap()
+        .to_owned();
+    assert!(exec.contains("--minimized"), "{exec}");
+    let mut at_login = Killed(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("exec {exec}"))
+            .env("DISPLAY", &display)
+            .env("HOME", &home)
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    wait_listening(&mut at_login.0);
+    let health = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(pai_e2e::http::get_json(&format!("http://{listen}/health")));
+    assert_eq!(
+        health["status"], "ok",
+        "the app started at login serves the proxy"
+    );
+    drop(at_login);
+
+    let doctor = |home: &std::path::Path| {
+        let out = Command::new(pai_e2e::binary::binary_path())
+            .arg("doctor")
+            .arg("--config")
+            .arg(&config)
+            .env("HOME", home)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = doctor(&home);
+    assert!(
+        said.contains("✓ the tray app starts at login"),
+        "doctor should have run the entry: {said}"
+    );
+    std::fs::write(&entry, text.replace("--minimized", "--minimised")).unwrap();
+    let said = doctor(&home);
+    assert!(
+        said.contains("✗ the start-at-login entry") && said.contains("--minimised"),
+        "doctor should have found the entry broken: {said}"
+    );
+}

@@ -52,6 +52,7 @@ fn autostart<R: Runtime>(app: AppHandle<R>, enable: Option<bool>) -> Result<bool
         Some(false) => launcher.disable().map_err(|e| e.to_string())?,
         None => {}
     }
+    tray::show_autostart(&app);
     launcher.is_enabled().map_err(|e| e.to_string())
 }
 
@@ -84,7 +85,11 @@ pub fn without_gl_at_start() {
     }
 }
 
-pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<ExitCode, String> {
+pub fn run(
+    runtime: tokio::runtime::Runtime,
+    options: DaemonOptions,
+    autostart_args: Vec<String>,
+) -> Result<ExitCode, String> {
     let data_dir = options.data_dir.clone();
     let daemon = runtime
         .block_on(Daemon::start(options))
@@ -100,17 +105,21 @@ pub fn run(runtime: tokio::runtime::Runtime, options: DaemonOptions) -> Result<E
         }))
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_clipboard_manager::init())
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            Some(vec!["--minimized"]),
-        ))
+        // The entry runs this binary with the arguments this run was given (`--minimized`,
+        // and the config and data dir when they are not the default ones).
+        .plugin(
+            tauri_plugin_autostart::Builder::new()
+                .args(autostart_args)
+                .build(),
+        )
         .manage(door.clone())
         .invoke_handler(tauri::generate_handler![admin, autostart])
         .setup(move |app| {
             forward_events(app.handle().clone(), &door);
+            // Before the menu is built, so its "Start at login" shows what was just set.
+            tray::first_run_autostart(app.handle(), &data_dir);
             tray::create(app.handle(), &state)?;
             notifications::start(app.handle().clone(), state.clone());
-            tray::first_run_autostart(app.handle(), &data_dir);
             if std::env::var_os("PAI_SHOW_SETTINGS").is_some() {
                 open_settings(app.handle());
             }

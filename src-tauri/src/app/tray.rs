@@ -6,7 +6,7 @@ use std::path::Path;
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
-use tauri::{AppHandle, Runtime};
+use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt;
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
@@ -16,6 +16,14 @@ use pai_core::types::QuotaState;
 use pai_server::ProxyState;
 
 const TRAY: &str = "main";
+
+/// The routing modes in the menu, in its order.
+const MODES: [(Mode, &str); 4] = [
+    (Mode::Auto, "Automatic"),
+    (Mode::ClaudeOnly, "Claude only"),
+    (Mode::LocalOnly, "Local only"),
+    (Mode::Paused, "Paused"),
+];
 
 fn icon(state: QuotaState) -> tauri::Result<Image<'static>> {
     Image::from_bytes(match state {
@@ -63,13 +71,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
     let quota = MenuItem::with_id(app, "quota", quota_line(&snapshot), false, None::<&str>)?;
     let burn = MenuItem::with_id(app, "burn", burn_line(&snapshot), false, None::<&str>)?;
     let current = state.core.mode.get();
-    let labels = [
-        (Mode::Auto, "Automatic"),
-        (Mode::ClaudeOnly, "Claude only"),
-        (Mode::LocalOnly, "Local only"),
-        (Mode::Paused, "Paused"),
-    ];
-    let modes: Vec<CheckMenuItem<R>> = labels
+    let modes: Vec<CheckMenuItem<R>> = MODES
         .iter()
         .map(|(mode, label)| {
             CheckMenuItem::with_id(
@@ -131,7 +133,6 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
     let menu_state = state.clone();
     let mode_items = modes.clone();
     let connect_item = connect.clone();
-    let autostart_item = autostart.clone();
     let url = proxy_url.clone();
     TrayIconBuilder::with_id(TRAY)
         .icon(icon(snapshot.state)?)
@@ -187,7 +188,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
                 if let Err(error) = result {
                     tracing::warn!(%error, "cannot change start at login");
                 }
-                let _ = autostart_item.set_checked(launcher.is_enabled().unwrap_or(false));
+                show_autostart(app);
             }
             "quit" => app.exit(0),
             id => {
@@ -196,15 +197,34 @@ pub fn create<R: Runtime>(app: &AppHandle<R>, state: &ProxyState) -> tauri::Resu
                     .and_then(|name| name.parse::<Mode>().ok())
                 {
                     menu_state.core.mode.set(mode);
-                    for (item, (m, _)) in mode_items.iter().zip(labels) {
-                        let _ = item.set_checked(m == mode);
-                    }
+                    show_mode(&mode_items, mode);
                 }
             }
         })
         .build(app)?;
-    follow(app.clone(), state.clone(), quota, burn, route);
+    app.manage(AutostartItem(autostart));
+    follow(app.clone(), state.clone(), quota, burn, route, modes);
     Ok(())
+}
+
+/// The menu's "Start at login", kept so that a change made elsewhere (the settings
+/// window) shows in the menu too.
+struct AutostartItem<R: Runtime>(CheckMenuItem<R>);
+
+/// Shows in the menu whether the app starts at login, as the system says it now.
+pub fn show_autostart<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(item) = app.try_state::<AutostartItem<R>>() {
+        let _ = item
+            .0
+            .set_checked(app.autolaunch().is_enabled().unwrap_or(false));
+    }
+}
+
+/// Checks the mode in force and only it (GTK toggles a clicked item by itself).
+fn show_mode<R: Runtime>(items: &[CheckMenuItem<R>], mode: Mode) {
+    for (item, m) in items.iter().zip(MODES.iter().map(|(m, _)| *m)) {
+        let _ = item.set_checked(m == mode);
+    }
 }
 
 /// Keeps the icon, tooltip and labels in step with the quota and the last route.
@@ -214,13 +234,20 @@ fn follow<R: Runtime>(
     quota: MenuItem<R>,
     burn: MenuItem<R>,
     route: MenuItem<R>,
+    modes: Vec<CheckMenuItem<R>>,
 ) {
     tauri::async_runtime::spawn(async move {
+        let mut mode = state.core.mode.subscribe();
         let mut snapshots = state.core.quota.subscribe();
         let mut routes = state.core.last_route.subscribe();
         let mut loads = state.core.health.loads();
         loop {
             tokio::select! {
+                changed = mode.changed() => {
+                    if changed.is_err() { return; }
+                    let now = *mode.borrow_and_update();
+                    show_mode(&modes, now);
+                }
                 changed = snapshots.changed() => {
                     if changed.is_err() { return; }
                     let snapshot = snapshots.borrow_and_update().clone();
