@@ -6,10 +6,11 @@
 //! [`queue`] (gates, waits, retries) -> [`providers`] (and [`translate`] for OpenAI-
 //! compatible ones) -> [`store`] (the record). [`pipeline`] runs that path, one loop for
 //! every caller; [`quota`] watches the Claude quota beside it; [`notify`] decides what the
-//! desktop says. At the bottom: [`types`], [`config`], [`net`], [`fsutil`].
+//! desktop says. At the bottom: [`types`], [`config`], [`net`], [`fsutil`], [`bounded`].
 //!
 //! Dependencies point down that list; `tests/architecture.rs` fails on a cycle.
 
+pub mod bounded;
 pub mod classify;
 pub mod config;
 pub mod fsutil;

@@ -35,7 +35,7 @@ fn parse_time(field: &str, value: Option<&Value>) -> Result<Option<DateTime<Utc>
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => DateTime::parse_from_rfc3339(text)
-            .map(|t| Some(t.with_timezone(&Utc)))
+            .map(|t| Some(pai_core::bounded::time(t.with_timezone(&Utc), Utc::now())))
             .map_err(|_| {
                 ApiError::invalid_request(format!("{field}: {text:?} is not an RFC 3339 time"))
             }),

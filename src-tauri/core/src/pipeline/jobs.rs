@@ -58,7 +58,7 @@ pub async fn run_workers(core: Core, workers: usize, shutdown: CancellationToken
                 match store.claim(Utc::now(), any_credential).await {
                     Ok(Some(job)) => {
                         tokio::select! {
-                            _ = run_job(&core, &store, job) => {}
+                            _ = run_isolated(&core, &store, job) => {}
                             // Left `running`: the next start queues it again.
                             _ = shutdown.cancelled() => return,
                         }
@@ -81,6 +81,25 @@ pub async fn run_workers(core: Core, workers: usize, shutdown: CancellationToken
         }
     });
     futures_util::future::join_all(tasks).await;
+}
+
+/// Runs one job in a task of its own, so that whatever happens to it — a bug that
+/// panics included — the worker goes on with the next one, and the job is not left
+/// `running` for ever. The task ends with the worker's `select!` on shutdown.
+async fn run_isolated(core: &Core, store: &JobStore, job: Job) {
+    let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn({
+        let (core, store, job) = (core.clone(), store.clone(), job.clone());
+        async move { run_job(&core, &store, job).await }
+    }));
+    if let Err(error) = task.await {
+        if error.is_panic() {
+            tracing::error!(job = %job.id, "running a job failed inside the proxy");
+            let failed = Finish::Failed("the proxy failed while running this job".to_owned());
+            if let Err(error) = store.finish(&job, failed).await {
+                tracing::warn!(job = %job.id, %error, "cannot record a job's result");
+            }
+        }
+    }
 }
 
 async fn run_job(core: &Core, store: &JobStore, job: Job) {

@@ -36,10 +36,11 @@ pub fn jitter() -> f64 {
 pub fn retry_after(headers: &http::HeaderMap) -> Option<Duration> {
     let value = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return crate::bounded::secs(secs);
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
-    (date.with_timezone(&chrono::Utc) - chrono::Utc::now())
+    let now = chrono::Utc::now();
+    (crate::bounded::time(date.with_timezone(&chrono::Utc), now) - now)
         .to_std()
         .ok()
 }
@@ -58,7 +59,7 @@ pub fn retry_at(
         return None;
     }
     let delay = backoff.delay(attempt, retry_after, unit);
-    Some(now + chrono::Duration::from_std(delay).unwrap_or_default())
+    Some(crate::bounded::after(now, delay))
 }
 
 #[cfg(test)]

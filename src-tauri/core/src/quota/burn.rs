@@ -73,7 +73,10 @@ pub fn projected_exhaustion(percent: f64, rate: f64, now: DateTime<Utc>) -> Opti
         return Some(now);
     }
     let hours = (100.0 - percent) / rate;
-    Some(now + chrono::Duration::milliseconds((hours * 3_600_000.0) as i64))
+    Some(crate::bounded::after(
+        now,
+        crate::bounded::secs(hours * 3600.0)?,
+    ))
 }
 
 #[cfg(test)]

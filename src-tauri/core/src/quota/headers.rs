@@ -59,14 +59,14 @@ fn number(headers: &HeaderMap, name: &str) -> Option<f64> {
 }
 
 fn epoch(headers: &HeaderMap, name: &str) -> Option<DateTime<Utc>> {
-    let secs = text(headers, name)?.parse::<i64>().ok()?;
-    Utc.timestamp_opt(secs, 0).single()
+    let secs = text(headers, name)?.parse::<f64>().ok()?;
+    crate::bounded::epoch(secs, Utc::now())
 }
 
 fn rfc3339(headers: &HeaderMap, name: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text(headers, name)?)
         .ok()
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| crate::bounded::time(t.with_timezone(&Utc), Utc::now()))
 }
 
 fn status(headers: &HeaderMap, name: &str) -> Option<LimitStatus> {
@@ -240,13 +240,11 @@ fn api_key_reading(headers: &HeaderMap) -> Option<Reading> {
 /// an exhausted API-key limit, else a minute.
 pub fn rate_limited_until(headers: &HeaderMap, now: DateTime<Utc>) -> DateTime<Utc> {
     if let Some(value) = text(headers, "retry-after") {
-        if let Ok(secs) = value.parse::<f64>() {
-            if secs.is_finite() && secs >= 0.0 {
-                return now + chrono::Duration::milliseconds((secs * 1000.0) as i64);
-            }
+        if let Some(wait) = value.parse::<f64>().ok().and_then(crate::bounded::secs) {
+            return crate::bounded::after(now, wait);
         }
         if let Ok(date) = DateTime::parse_from_rfc2822(value) {
-            return date.with_timezone(&Utc);
+            return crate::bounded::time(date.with_timezone(&Utc), now);
         }
     }
     if let Some(reset) = epoch(headers, "anthropic-ratelimit-unified-reset") {
@@ -259,7 +257,8 @@ pub fn rate_limited_until(headers: &HeaderMap, now: DateTime<Utc>) -> DateTime<U
         })
         .filter_map(|kind| rfc3339(headers, &format!("anthropic-ratelimit-{kind}-reset")))
         .max();
-    exhausted_reset.unwrap_or(now + chrono::Duration::seconds(60))
+    exhausted_reset
+        .unwrap_or_else(|| crate::bounded::after(now, std::time::Duration::from_secs(60)))
 }
 
 #[cfg(test)]
