@@ -9,7 +9,7 @@
 //! trusted. A 429 is scoped by what it says: the claim, the window whose status is
 //! `rejected`, and the model that was asked.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use http::HeaderMap;
 
 use super::{family_of, LimitStatus, Reading, Window};
@@ -264,6 +264,7 @@ pub fn rate_limited_until(headers: &HeaderMap, now: DateTime<Utc>) -> DateTime<U
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
     use http::{HeaderName, HeaderValue};
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
