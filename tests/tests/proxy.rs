@@ -228,10 +228,11 @@ async fn upstream_errors_reach_the_client_unchanged() {
     })
     .await;
     let proxy = TestProxy::start(&upstream.url()).await;
+    // The 429 last: while it holds, the proxy does not ask Claude again.
     for (case, kind) in [
         ("401", "authentication_error"),
-        ("429", "rate_limit_error"),
         ("529", "overloaded_error"),
+        ("429", "rate_limit_error"),
     ] {
         let response = client()
             .post(proxy.url("/v1/messages"))

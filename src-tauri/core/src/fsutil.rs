@@ -22,6 +22,46 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The contents of `path` if it is a regular file of at most `limit` bytes; `None` for
+/// anything else. Opened without blocking, so a FIFO or a device put where a file should
+/// be is refused at once instead of hanging the reader.
+pub fn read_regular(path: &Path, limit: u64) -> Option<Vec<u8>> {
+    read_regular_file(path, limit).ok().flatten()
+}
+
+/// Like [`read_regular`], telling why it could not read.
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    let file = match options.open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if metadata.len() > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is larger than {limit} bytes", path.display()),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(metadata.len() as usize);
+    file.take(limit).read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
 /// Expands a leading `~/` to the user's home directory.
 pub fn expand_home(text: &str) -> PathBuf {
     match (text.strip_prefix("~/"), directories::BaseDirs::new()) {
@@ -79,4 +119,30 @@ pub fn private_by_default() {
 #[cfg(unix)]
 pub fn user_id() -> u32 {
     rustix::process::getuid().as_raw()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fifo_is_refused_at_once_and_a_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        assert!(read_regular_file(&fifo, 100).is_err());
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"hello").unwrap();
+        assert_eq!(read_regular(&file, 100).as_deref(), Some(&b"hello"[..]));
+        assert_eq!(read_regular(&file, 3), None);
+        assert_eq!(
+            read_regular_file(&dir.path().join("none"), 3).unwrap(),
+            None
+        );
+    }
 }

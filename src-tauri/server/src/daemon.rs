@@ -182,6 +182,7 @@ impl Daemon {
         let http = pai_core::net::Http::new();
         let shutdown = CancellationToken::new();
         let quota = QuotaMonitor::new(&config.quota, Some(recorder.clone()));
+        quota.restore_from_state_file();
         quota.start(&config.quota, http.clone(), shutdown.clone());
         let health = HealthBoard::default();
         load_qualifications(&data_dir, &health);

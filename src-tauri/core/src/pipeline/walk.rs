@@ -37,6 +37,11 @@ enum Walked {
     Hold {
         next: usize,
     },
+    /// An answer showed the quota worse than the plan assumed: plan again, keeping the
+    /// answer that showed it in case nothing else answers.
+    Replan {
+        fallback: Option<Box<Answer>>,
+    },
     Failed(ApiError),
 }
 
@@ -57,17 +62,133 @@ enum Tried {
     Unfit(ProviderError),
 }
 
+/// A target passed over on the way to an answer, and why.
+#[derive(Debug, Clone)]
+struct PassedOver {
+    target: String,
+    why: String,
+    /// `Some(position)`: left out by the router at that place in the current plan (it
+    /// comes before the answer only if its place does); `None`: tried, or left out by an
+    /// earlier plan — before the answer either way.
+    planned_at: Option<usize>,
+    kind: Passed,
+    /// Where it stands among the targets named: the plan it belongs to, then its place.
+    order: (usize, usize),
+}
+
+/// What kind of reason a target was passed over for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Passed {
+    /// A later try could go otherwise (a timeout, a 5xx, an open circuit).
+    Transient,
+    /// It stays so for a while (no key, a server that is down, a request too large).
+    Lasting,
+    /// The quota is in the way: Anthropic's 429 holds every Claude model until its
+    /// reset, or a `queue` target will not wait that long.
+    Quota,
+}
+
+/// Every target passed over so far in this request, in the order the walk met them.
+#[derive(Default)]
+struct Trail {
+    passed: Vec<PassedOver>,
+    /// Plans made so far for this request (a replan or a release from the queue).
+    plans: usize,
+    /// Providers and models already sent the request (`claude/claude-opus-5-5`): a new
+    /// plan does not send it there again.
+    tried: Vec<String>,
+}
+
+impl Trail {
+    /// What the router left out of `decision`; earlier entries stay, as "before".
+    fn plan(&mut self, decision: &Decision) {
+        for entry in &mut self.passed {
+            entry.planned_at = None;
+        }
+        self.plans += 1;
+        let plan = self.plans;
+        self.passed
+            .extend(decision.skipped.iter().map(|s| PassedOver {
+                target: s.target.clone(),
+                kind: if s.why.starts_with("circuit open") {
+                    Passed::Transient
+                } else if s.why.starts_with(router::RATE_LIMITED) {
+                    Passed::Quota
+                } else {
+                    Passed::Lasting
+                },
+                why: s.why.clone(),
+                planned_at: Some(s.position),
+                order: (plan, s.position),
+            }));
+    }
+
+    /// `target`, at `position` of the current plan, failed or was passed on.
+    fn failed(&mut self, target: &str, position: usize, why: impl Into<String>, kind: Passed) {
+        self.passed.push(PassedOver {
+            target: target.to_owned(),
+            why: why.into(),
+            planned_at: None,
+            kind,
+            order: (self.plans, position),
+        });
+    }
+
+    /// Those passed over before the target at `position` answered.
+    fn before(&self, position: usize) -> Vec<String> {
+        self.passed
+            .iter()
+            .filter(|p| p.planned_at.is_none_or(|at| at < position))
+            .map(|p| format!("{}: {}", p.target, p.why))
+            .collect()
+    }
+
+    /// Each target once, with its first reason and how many tries it had: for the
+    /// error when nothing answered.
+    fn summary(&self) -> String {
+        let mut in_order: Vec<&PassedOver> = self.passed.iter().collect();
+        in_order.sort_by_key(|p| p.order);
+        let mut seen: Vec<(&str, &str, usize)> = Vec::new();
+        for entry in in_order {
+            match seen.iter_mut().find(|(target, ..)| *target == entry.target) {
+                Some((_, _, count)) => *count += 1,
+                None => seen.push((&entry.target, &entry.why, 1)),
+            }
+        }
+        seen.iter()
+            .map(|(target, why, count)| match count {
+                1 => format!("{target}: {why}"),
+                n => format!("{target}: {why} ({n} tries)"),
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Whether trying again soon could bring another answer.
+    fn any_transient(&self) -> bool {
+        self.passed.iter().any(|p| p.kind == Passed::Transient)
+    }
+
+    /// Whether the quota is all that was in the way.
+    fn only_quota(&self) -> bool {
+        !self.passed.is_empty() && self.passed.iter().all(|p| p.kind == Passed::Quota)
+    }
+}
+
 impl Prepared {
     /// Walks the chain until a target answers or every one failed, holding for the
-    /// quota where a `queue` target says so (telling `held` when the wait begins).
+    /// quota where a `queue` target says so (telling `held` when the wait begins). When
+    /// an answer reveals that the quota is worse than the plan assumed (the first 429
+    /// of a session, say), the request is planned again for the state it revealed.
     pub async fn answer(&self, held: Option<tokio::sync::oneshot::Sender<()>>) -> Answer {
         *self.waiting.lock().unwrap_or_else(|e| e.into_inner()) = held;
-        let mut failures = self.new_failures();
-        let mut walked = self.walk(&self.decision, 0, &mut failures).await;
+        let mut trail = Trail::default();
+        trail.plan(&self.decision);
+        let mut walked = self.walk(&self.decision, 0, &mut trail).await;
         loop {
             match walked {
                 Walked::Answered(answer) => return answer,
-                Walked::Failed(error) => return self.failed(&error),
+                Walked::Failed(error) => return self.failed(&error, &trail),
                 Walked::Hold { next } => {
                     self.begin_waiting();
                     let core = &self.core;
@@ -75,10 +196,38 @@ impl Prepared {
                         .queue
                         .wait_for_quota(&core.quota, self.max_wait())
                         .await;
-                    walked = self.resume(next, released, &mut failures).await;
+                    walked = self.resume(next, released, &mut trail).await;
+                }
+                Walked::Replan { fallback } => {
+                    let fresh = self.plan_now();
+                    tracing::info!(reason = %fresh.reason, "the quota turned out worse than planned; routed again");
+                    trail.plan(&fresh);
+                    // Nothing else answered: the client gets the answer that revealed it.
+                    walked = match (self.walk(&fresh, 0, &mut trail).await, fallback) {
+                        (Walked::Failed(_), Some(answer)) => Walked::Answered(*answer),
+                        (other, _) => other,
+                    };
                 }
             }
         }
+    }
+
+    /// The plan for the state things are in now.
+    fn plan_now(&self) -> Decision {
+        let config = self.core.config();
+        let quota = self.core.quota.snapshot();
+        router::plan(
+            &config,
+            Situation {
+                mode: self.mode,
+                quota: &quota,
+                health: &self.core.health,
+                outcomes: &self.core.outcomes,
+            },
+            &self.classification,
+            self.requested_model.as_deref(),
+            self.needs,
+        )
     }
 
     /// The request begins to wait: a stream gets its headers and pings from now on.
@@ -109,20 +258,20 @@ impl Prepared {
             .await
     }
 
-    fn new_failures(&self) -> Vec<String> {
-        self.decision
-            .skipped
-            .iter()
-            .map(|s| format!("{}: {}", s.target, s.why))
-            .collect()
-    }
-
-    /// The answer when every target failed: the error, with the routing headers, and
-    /// for a 529 the time the quota is expected back.
-    fn failed(&self, error: &ApiError) -> Answer {
+    /// The answer when every target failed: the error, with the routing headers; for a
+    /// 529 the time the quota is expected back; and, when nothing that failed could go
+    /// otherwise soon (no key, a model server that is down, a request too large),
+    /// `x-should-retry: false`, so Claude Code shows it at once instead of retrying it
+    /// for minutes.
+    fn failed(&self, error: &ApiError, trail: &Trail) -> Answer {
         let mut answer = Answer::error(error);
         self.add_route_headers(&mut answer, None);
-        if error.status.as_u16() == 529 {
+        if !matches!(error.status.as_u16(), 429 | 529) && !trail.any_transient() {
+            answer
+                .headers
+                .insert("x-should-retry", HeaderValue::from_static("false"));
+        }
+        if matches!(error.status.as_u16(), 429 | 529) {
             if let Ok(value) = HeaderValue::from_str(&self.quota_retry_after().to_string()) {
                 answer.headers.insert("retry-after", value);
             }
@@ -142,14 +291,19 @@ impl Prepared {
 
     /// `x-pai-complexity`, `x-pai-quota-state`, and `x-pai-route` when a target answered.
     pub(super) fn add_route_headers(&self, answer: &mut Answer, target: Option<&str>) {
+        self.add_headers_of(&self.decision, answer, target);
+    }
+
+    /// The same for the plan that answered (a request planned again says its new state).
+    fn add_headers_of(&self, decision: &Decision, answer: &mut Answer, target: Option<&str>) {
         let headers = &mut answer.headers;
         let mut set = |name: &'static str, value: &str| {
             if let Ok(value) = HeaderValue::from_str(value) {
                 headers.insert(name, value);
             }
         };
-        set("x-pai-complexity", self.decision.complexity.name());
-        set("x-pai-quota-state", self.decision.quota_state.name());
+        set("x-pai-complexity", decision.complexity.name());
+        set("x-pai-quota-state", decision.quota_state.name());
         if let Some(target) = target {
             set("x-pai-route", target);
         }
@@ -179,75 +333,88 @@ impl Prepared {
         }
         Hold::PassOn(match clears {
             Some(at) => format!(
-                "the quota stays critical until {}, beyond max_wait_secs ({}s): not waiting",
+                "Claude's quota is critical until {} ({}), longer than max_wait_secs ({}s)",
                 crate::quota::tracker::clock(at),
+                quota.reason,
                 max_wait.as_secs()
             ),
-            None => "the quota is critical with no known reset: not waiting".to_owned(),
+            None => format!(
+                "Claude's quota is critical ({}) with no known reset: not waiting",
+                quota.reason
+            ),
         })
     }
 
     /// After a hold: the quota recovered, so the request is routed again for the state it
     /// is in now (a complex request goes back to Claude); if the wait timed out, the chain
     /// goes on past the queue target.
-    async fn resume(&self, next: usize, released: Released, failures: &mut Vec<String>) -> Walked {
+    async fn resume(&self, next: usize, released: Released, trail: &mut Trail) -> Walked {
         if released == Released::TimedOut {
             let waited = self.max_wait().as_secs();
-            failures.push(format!("queue: the quota stayed critical for {waited}s"));
+            let position = self
+                .decision
+                .chain
+                .get(next.saturating_sub(1))
+                .map_or(0, |c| c.position);
+            trail.failed(
+                "queue",
+                position,
+                format!("the quota stayed critical for {waited}s"),
+                Passed::Transient,
+            );
             let rest = self.decision.chain.get(next..).unwrap_or_default();
             if rest.iter().all(|c| c.is_queue()) {
                 return Walked::Failed(ApiError::overloaded(format!(
                     "the Claude quota stayed critical for {waited}s and nothing else may take this request; try again later"
                 )));
             }
-            return self.walk(&self.decision, next, failures).await;
+            return self.walk(&self.decision, next, trail).await;
         }
-        let config = self.core.config();
-        let quota = self.core.quota.snapshot();
-        let fresh = router::plan(
-            &config,
-            Situation {
-                mode: self.mode,
-                quota: &quota,
-                health: &self.core.health,
-                outcomes: &self.core.outcomes,
-            },
-            &self.classification,
-            self.requested_model.as_deref(),
-            self.needs,
-        );
+        let fresh = self.plan_now();
         tracing::info!(reason = %fresh.reason, "released from the queue; routed again");
-        self.walk(&fresh, 0, failures).await
+        trail.plan(&fresh);
+        self.walk(&fresh, 0, trail).await
     }
 
-    async fn walk(&self, decision: &Decision, from: usize, failures: &mut Vec<String>) -> Walked {
+    async fn walk(&self, decision: &Decision, from: usize, trail: &mut Trail) -> Walked {
         let core = &self.core;
         let providers = core.providers.load_full();
         let chain = &decision.chain;
         let mut last_answer: Option<Answer> = None;
         let mut last_error: Option<ApiError> = None;
         let mut passed_on: Option<String> = None;
+        let mut sent = 0;
         for (index, candidate) in chain.iter().enumerate().skip(from) {
             let Some(name) = &candidate.provider else {
                 match self.hold_here() {
                     Hold::Wait => return Walked::Hold { next: index + 1 },
                     Hold::PassOn(why) => {
-                        failures.push(format!("queue: {why}"));
+                        trail.failed("queue", candidate.position, why.clone(), Passed::Quota);
                         passed_on = Some(why);
                     }
                     Hold::NotNeeded => {}
                 }
                 continue;
             };
+            let sent_to = format!("{name}/{}", candidate.model);
+            if trail.tried.contains(&sent_to) {
+                continue;
+            }
             let Some(provider) = providers.get(name) else {
                 continue;
             };
             if let Err(error) = self.load_if_needed(provider).await {
                 tracing::warn!(target = %candidate.target, %error, "the model could not be loaded");
-                failures.push(format!("{}: {error}", candidate.target));
+                trail.failed(
+                    &candidate.target,
+                    candidate.position,
+                    error.to_string(),
+                    Passed::Transient,
+                );
                 last_error = Some(error.to_api_error());
                 continue;
             }
+            trail.tried.push(sent_to);
             let is_last = index + 1 == chain.len();
             let attempts = if is_last && !self.is_count {
                 core.config().queue.retry.attempts
@@ -258,45 +425,37 @@ impl Prepared {
                 let admission = match core.health.admit(name) {
                     Ok(admission) => admission,
                     Err(why) => {
-                        failures.push(format!("{}: {why}", candidate.target));
+                        trail.failed(
+                            &candidate.target,
+                            candidate.position,
+                            why,
+                            Passed::Transient,
+                        );
                         break;
                     }
                 };
                 let started = Instant::now();
+                sent += 1;
                 match self.try_target(provider, &candidate.model).await {
                     Tried::Answered(mut answer) => {
                         admission.succeeded();
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
                         core.outcomes.success(decision.complexity, name, latency);
-                        if self.priority != Priority::Batch {
-                            core.last_route.send_replace(Some(format!(
-                                "{} ({})",
-                                candidate.target,
-                                decision.complexity.name()
-                            )));
-                        }
-                        if let Some(session) =
-                            Sessions::id(&self.headers).filter(|_| !self.is_count)
-                        {
-                            core.sessions.record(
-                                session,
-                                SessionRoute {
-                                    target: candidate.target.clone(),
-                                    complexity: decision.complexity.name().to_owned(),
-                                    quota_state: decision.quota_state.name().to_owned(),
-                                    passed_over: failures.clone(),
-                                    at: Utc::now(),
-                                },
-                            );
-                        }
+                        let passed_over = trail.before(candidate.position);
+                        self.remember_route(decision, &candidate.target, &passed_over);
                         answer.target = Some(candidate.target.clone());
-                        self.add_route_headers(&mut answer, Some(&candidate.target));
-                        add_skipped_header(&mut answer, failures);
+                        self.add_headers_of(decision, &mut answer, Some(&candidate.target));
+                        add_skipped_header(&mut answer, &passed_over);
                         return Walked::Answered(answer);
                     }
                     Tried::Unfit(error) => {
                         drop(admission);
-                        failures.push(format!("{}: {error}", candidate.target));
+                        trail.failed(
+                            &candidate.target,
+                            candidate.position,
+                            error.to_string(),
+                            Passed::Lasting,
+                        );
                         last_error = Some(error.to_api_error());
                         break;
                     }
@@ -309,7 +468,12 @@ impl Prepared {
                             error.to_string(),
                             Utc::now(),
                         );
-                        failures.push(format!("{}: {error}", candidate.target));
+                        trail.failed(
+                            &candidate.target,
+                            candidate.position,
+                            error.to_string(),
+                            Passed::Transient,
+                        );
                         last_error = Some(error.to_api_error());
                         if attempt < attempts {
                             self.pause_before_retry(attempt, None).await;
@@ -328,9 +492,21 @@ impl Prepared {
                         }
                         core.outcomes
                             .failure(decision.complexity, name, why.clone(), Utc::now());
-                        failures.push(format!("{}: {why}", candidate.target));
+                        trail.failed(
+                            &candidate.target,
+                            candidate.position,
+                            why,
+                            Passed::Transient,
+                        );
                         answer.target = Some(candidate.target.clone());
-                        self.add_route_headers(&mut answer, Some(&candidate.target));
+                        self.add_headers_of(decision, &mut answer, Some(&candidate.target));
+                        if self.quota_worse_than(decision) {
+                            // Planned for a quota this answer says is gone: plan again
+                            // for the state it revealed (the local model may be there).
+                            return Walked::Replan {
+                                fallback: Some(Box::new(answer)),
+                            };
+                        }
                         last_answer = Some(answer);
                         let cap = core.config().queue.retry.cap;
                         if retry_after.is_some_and(|after| after > cap) {
@@ -349,19 +525,52 @@ impl Prepared {
             // retry-after, say) rather than a made-up one.
             return Walked::Answered(answer);
         }
-        if let (None, Some(why)) = (&last_error, passed_on) {
+        if let (None, Some(why), true) = (&last_error, &passed_on, trail.only_quota()) {
             // Only the quota was in the way: come back when it is expected back.
             return Walked::Failed(ApiError::overloaded(format!(
                 "{why}, and nothing else may take this request; try again later"
             )));
         }
-        Walked::Failed(match (last_error, chain.is_empty()) {
-            (Some(error), _) if failures.len() <= 1 => error,
-            (_, true) if failures.is_empty() => {
+        Walked::Failed(match last_error {
+            None if sent == 0 && trail.only_quota() => ApiError::rate_limited(format!(
+                "{}; no other target may take this request",
+                trail.summary()
+            )),
+            Some(error) if sent <= 1 && trail.passed.len() <= 1 => error,
+            _ if trail.passed.is_empty() => {
                 ApiError::unavailable("no target is configured for this request")
             }
-            _ => ApiError::bad_gateway(format!("every target failed: {}", failures.join("; "))),
+            _ => ApiError::bad_gateway(format!(
+                "no target could take this request — {}",
+                trail.summary()
+            )),
         })
+    }
+
+    /// Whether the quota now routes a row above the one `decision` was planned for.
+    fn quota_worse_than(&self, decision: &Decision) -> bool {
+        self.mode == Mode::Auto && self.core.quota.snapshot().state.level() > decision.level
+    }
+
+    /// The route the tray and this session's status line show.
+    fn remember_route(&self, decision: &Decision, target: &str, passed_over: &[String]) {
+        let core = &self.core;
+        if self.priority != Priority::Batch {
+            core.last_route
+                .send_replace(Some(format!("{target} ({})", decision.complexity.name())));
+        }
+        if let Some(session) = Sessions::id(&self.headers).filter(|_| !self.is_count) {
+            core.sessions.record(
+                session,
+                SessionRoute {
+                    target: target.to_owned(),
+                    complexity: decision.complexity.name().to_owned(),
+                    quota_state: decision.quota_state.name().to_owned(),
+                    passed_over: passed_over.to_vec(),
+                    at: Utc::now(),
+                },
+            );
+        }
     }
 
     async fn pause_before_retry(&self, attempt: u32, retry_after: Option<Duration>) {
@@ -481,11 +690,11 @@ impl Prepared {
 }
 
 /// `x-pai-skipped`: the targets passed over before the one that answered, and why.
-fn add_skipped_header(answer: &mut Answer, failures: &[String]) {
-    if failures.is_empty() {
+fn add_skipped_header(answer: &mut Answer, passed_over: &[String]) {
+    if passed_over.is_empty() {
         return;
     }
-    let text: String = failures
+    let text: String = passed_over
         .join("; ")
         .chars()
         .map(|c| {

@@ -218,10 +218,7 @@ pub async fn qualify(
             .filter(|c| !c.passed)
             .map(|c| format!("{}: {}", c.name, c.detail))
             .collect();
-        (
-            Verdict::ChatOnly,
-            format!("chat only — {}", failed.join("; ")),
-        )
+        (Verdict::ChatOnly, failed.join("; "))
     };
     Qualification {
         provider: config.name.clone(),
@@ -263,11 +260,7 @@ impl Qualification {
             "{} ({}): {} — {}\n",
             self.provider,
             self.model.as_deref().unwrap_or("?"),
-            match self.verdict {
-                Verdict::Agentic => "fit for agentic work",
-                Verdict::ChatOnly => "chat only",
-                Verdict::Unfit => "unfit",
-            },
+            self.verdict_words(),
             self.reason
         );
         for check in &self.checks {
@@ -279,6 +272,15 @@ impl Qualification {
             ));
         }
         out
+    }
+
+    /// What the verdict allows, in words: "fit for agentic work", "chat only", "unfit".
+    pub fn verdict_words(&self) -> &'static str {
+        match self.verdict {
+            Verdict::Agentic => "fit for agentic work",
+            Verdict::ChatOnly => "chat only",
+            Verdict::Unfit => "unfit",
+        }
     }
 
     pub fn verdict_name(&self) -> &'static str {

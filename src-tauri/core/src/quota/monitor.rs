@@ -21,6 +21,9 @@ use crate::store::{QuotaRow, Recorder};
 const HISTORY_EVERY: chrono::Duration = chrono::Duration::seconds(60);
 const HISTORY_MIN_CHANGE: f64 = 1.0;
 
+/// The largest state file read back at start.
+const STATE_FILE_LIMIT: u64 = 4 << 20;
+
 /// Cheap to clone; every clone is the same monitor.
 #[derive(Clone)]
 pub struct QuotaMonitor {
@@ -76,6 +79,26 @@ impl QuotaMonitor {
                 recorder,
                 last_persisted: Mutex::new(HashMap::new()),
             }),
+        }
+    }
+
+    /// Takes up what the previous run wrote to the state file (a block until 22:03 is
+    /// still a block after a restart). A file that is missing, not a regular file or not
+    /// a snapshot is ignored: it is only what the last run knew.
+    pub fn restore_from_state_file(&self) {
+        let path = lock(&self.shared.state_file).clone();
+        let Some(previous) = fsutil::read_regular(&path, STATE_FILE_LIMIT)
+            .and_then(|text| serde_json::from_slice::<QuotaSnapshot>(&text).ok())
+        else {
+            return;
+        };
+        lock(&self.shared.tracker).restore(&previous, Utc::now());
+        let snapshot = {
+            self.refresh();
+            self.snapshot()
+        };
+        if snapshot.state != crate::types::QuotaState::Unknown {
+            tracing::info!(state = snapshot.state.name(), reason = %snapshot.reason, "quota taken up from the last run's state file");
         }
     }
 

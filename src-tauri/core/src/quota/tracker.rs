@@ -142,6 +142,53 @@ impl Tracker {
         });
     }
 
+    /// What a previous run knew (its state file), taken up again at start: refusals and
+    /// caps whose reset is still ahead, windows used up until their reset, and every
+    /// reading at the time it arrived — the freshness rules then decide, as if the proxy
+    /// had never stopped.
+    pub fn restore(&mut self, previous: &QuotaSnapshot, now: DateTime<Utc>) {
+        let ahead = |at: Option<DateTime<Utc>>| at.filter(|at| *at > now);
+        if let Some(until) = ahead(previous.rate_limited_until) {
+            self.rate_limited(until);
+        }
+        for cap in &previous.caps {
+            if let Some(until) = ahead(cap.until) {
+                self.rejected(Rejection {
+                    scope: Some(cap.family.clone()),
+                    until,
+                    window: None,
+                });
+            }
+        }
+        for window in &previous.windows {
+            let Some(resets_at) = ahead(window.resets_at) else {
+                continue;
+            };
+            let used_up = window.percent >= 100.0 || window.status == Some(LimitStatus::Rejected);
+            if used_up {
+                self.rejected(Rejection {
+                    scope: window.scope.clone(),
+                    until: resets_at,
+                    window: Some(window.window),
+                });
+            }
+            self.readings.insert(
+                (window.window, window.scope.clone(), window.source),
+                Stamped {
+                    reading: Reading {
+                        window: window.window,
+                        scope: window.scope.clone(),
+                        percent: window.percent,
+                        resets_at: Some(resets_at),
+                        status: window.status,
+                    },
+                    source: window.source,
+                    at: window.at.min(now),
+                },
+            );
+        }
+    }
+
     fn ttl(&self, source: Source) -> chrono::Duration {
         self.freshness.ttl(source)
     }
@@ -470,6 +517,43 @@ mod tests {
         assert_eq!(snapshot.state, QuotaState::Unknown);
         assert_eq!(snapshot.percent, None);
         assert_eq!(snapshot.state.level(), QuotaLevel::Normal);
+    }
+
+    #[test]
+    fn a_restart_takes_up_what_the_last_run_knew() {
+        let mut before = tracker();
+        before.observe(
+            Source::Headers,
+            &[Reading::shared(Window::SevenDay, 60.0, Some(t(7200)))],
+            t(0),
+        );
+        before.rate_limited(t(3600));
+        before.rejected(Rejection {
+            scope: Some("opus".to_owned()),
+            until: t(5400),
+            window: Some(Window::SevenDay),
+        });
+        let written = before.snapshot(t(10));
+        let text = serde_json::to_string(&written).unwrap();
+
+        let mut after = tracker();
+        after.restore(&serde_json::from_str(&text).unwrap(), t(20));
+        let snapshot = after.snapshot(t(20));
+        assert_eq!(snapshot.state, QuotaState::Critical);
+        assert_eq!(snapshot.rate_limited_until, Some(t(3600)));
+        assert!(snapshot.cap_for("claude-opus-5-5").is_some());
+        // The reading keeps the time it arrived: stale after its ten minutes, as before.
+        let later = after.snapshot(t(3700));
+        assert_eq!(later.state, QuotaState::Unknown, "{}", later.reason);
+        assert!(
+            later.cap_for("claude-opus-5-5").is_some(),
+            "the cap holds to 5400"
+        );
+        // A block whose reset passed while the proxy was down is gone.
+        let mut late = tracker();
+        late.restore(&written, t(6000));
+        assert!(late.snapshot(t(6000)).caps.is_empty());
+        assert_eq!(late.snapshot(t(6000)).rate_limited_until, None);
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::providers::{Breaker, HealthBoard};
 use crate::quota::QuotaSnapshot;
 use crate::types::{Complexity, QuotaLevel, QuotaState};
 
+/// How a Claude target left out for a 429 that holds begins its reason.
+pub const RATE_LIMITED: &str = "Claude refused every model (429)";
+
 /// One target to try, resolved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Candidate {
@@ -33,6 +36,9 @@ pub struct Candidate {
     pub provider: Option<String>,
     /// The model to ask for (`auto` is resolved by the provider).
     pub model: String,
+    /// Its place among the targets the cell and the fallback list named, skipped ones
+    /// included: what was passed over *before* it is what comes earlier.
+    pub position: usize,
 }
 
 impl Candidate {
@@ -46,6 +52,8 @@ impl Candidate {
 pub struct Skipped {
     pub target: String,
     pub why: String,
+    /// Its place among the targets named (see [`Candidate::position`]).
+    pub position: usize,
 }
 
 /// What the router decided for one request.
@@ -153,22 +161,28 @@ pub fn plan(
         }
     };
 
+    let now = chrono::Utc::now();
     let mut chain = Vec::new();
     let mut skipped = Vec::new();
-    for target in targets {
+    for (position, target) in targets.into_iter().enumerate() {
         let label = target.to_string();
         match &target {
             Target::Queue => chain.push(Candidate {
                 target: label,
                 provider: None,
                 model: String::new(),
+                position,
             }),
             Target::Provider { provider, model } => {
                 let Some(p) = config.provider(provider) else {
                     continue;
                 };
                 if let Some(why) = unfit(p, needs, health) {
-                    skipped.push(Skipped { target: label, why });
+                    skipped.push(Skipped {
+                        target: label,
+                        why,
+                        position,
+                    });
                     continue;
                 }
                 let model = model_for(p, model, requested);
@@ -178,6 +192,23 @@ pub fn plan(
                     skipped.push(Skipped {
                         target: label,
                         why: cap.reason.clone(),
+                        position,
+                    });
+                    continue;
+                }
+                // Anthropic refused every model until a reset: asking again before it
+                // only brings another 429.
+                if let Some(until) = quota
+                    .rate_limited_until
+                    .filter(|until| p.is_claude() && mode == Mode::Auto && *until > now)
+                {
+                    skipped.push(Skipped {
+                        target: label,
+                        why: format!(
+                            "{RATE_LIMITED} until {}",
+                            crate::quota::tracker::clock(until)
+                        ),
+                        position,
                     });
                     continue;
                 }
@@ -185,6 +216,7 @@ pub fn plan(
                     target: label,
                     provider: Some(p.name.clone()),
                     model,
+                    position,
                 });
             }
         }
@@ -192,7 +224,6 @@ pub fn plan(
     // A target that keeps failing for this class goes last, still a last resort — unless
     // its breaker is half-open: then it goes first as the probe, or nothing would ever
     // find out that it recovered.
-    let now = chrono::Utc::now();
     let (demoted, mut kept): (Vec<Candidate>, Vec<Candidate>) = chain.into_iter().partition(|c| {
         c.provider.as_deref().is_some_and(|p| {
             outcomes
@@ -296,7 +327,11 @@ fn unfit(provider: &ProviderConfig, needs: Needs, health: &HealthBoard) -> Optio
     if needs.tools {
         if let Some(q) = &report.qualification {
             if q.verdict != crate::providers::qualify::Verdict::Agentic {
-                return Some(format!("qualified {} only: {}", q.verdict_name(), q.reason));
+                return Some(format!(
+                    "qualified {}, not for tools: {}",
+                    q.verdict_words(),
+                    q.reason
+                ));
             }
         }
     }

@@ -48,6 +48,11 @@ impl ApiError {
         Self::new(StatusCode::GATEWAY_TIMEOUT, "api_error", message)
     }
 
+    /// Anthropic's `rate_limit_error` (HTTP 429).
+    pub fn rate_limited(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", message)
+    }
+
     /// Anthropic's `overloaded_error` (HTTP 529): try again later.
     pub fn overloaded(message: impl Into<String>) -> Self {
         Self::new(overloaded_status(), "overloaded_error", message)
