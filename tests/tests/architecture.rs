@@ -124,6 +124,8 @@ fn the_bottom_of_the_core_imports_nothing_above_it() {
         ("wire", &[]),
         ("net", &[]),
         ("fsutil", &[]),
+        ("bounded", &[]),
+        ("models", &[]),
         ("config", &["types", "fsutil"]),
         ("store", &["fsutil"]),
         ("translate", &["wire"]),

@@ -6,7 +6,7 @@
 //! [`queue`] (gates, waits, retries) -> [`providers`] (and [`translate`] for OpenAI-
 //! compatible ones) -> [`store`] (the record). [`pipeline`] runs that path, one loop for
 //! every caller; [`quota`] watches the Claude quota beside it; [`notify`] decides what the
-//! desktop says. At the bottom: [`types`], [`config`], [`net`], [`fsutil`], [`bounded`].
+//! desktop says. At the bottom: [`types`], [`config`], [`net`], [`fsutil`], [`bounded`], [`models`].
 //!
 //! Dependencies point down that list; `tests/architecture.rs` fails on a cycle.
 
@@ -14,6 +14,7 @@ pub mod bounded;
 pub mod classify;
 pub mod config;
 pub mod fsutil;
+pub mod models;
 pub mod net;
 pub mod notify;
 pub mod pipeline;

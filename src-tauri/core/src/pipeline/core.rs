@@ -45,6 +45,8 @@ pub struct Shared {
     pub last_route: watch::Sender<Option<String>>,
     /// The same, per Claude Code session (its status line shows it).
     pub sessions: Sessions,
+    /// Which Claude model signed which thinking block the proxy relayed.
+    pub signatures: crate::providers::Signatures,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
     applied: watch::Sender<u64>,
 }
@@ -127,6 +129,7 @@ impl Core {
             quota,
             last_route: watch::channel(None).0,
             sessions: Sessions::default(),
+            signatures: crate::providers::Signatures::default(),
             applied: watch::channel(0).0,
         }))
     }

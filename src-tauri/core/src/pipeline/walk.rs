@@ -14,7 +14,11 @@ use super::commit::{commit, Committed};
 use super::prepare::{Origin, Prepared};
 use super::sessions::{SessionRoute, Sessions};
 use super::{Answer, AnswerBody};
-use crate::providers::{AnyProvider, MessagesRequest, Provider, ProviderError, Upstream};
+use crate::providers::claude::StreamSignatures;
+use crate::providers::{
+    AnyProvider, BodyStream, MessagesRequest, Outgoing, Provider, ProviderError, Reading,
+    Signatures, Upstream,
+};
 use crate::queue::backoff::{self, jitter};
 use crate::queue::{Permit, Priority, Released};
 use crate::router::{self, Decision, Mode, Situation};
@@ -588,18 +592,16 @@ impl Prepared {
 
     /// Sends to one target and commits what it answers (or says why not).
     async fn try_target(&self, provider: &AnyProvider, model: &str) -> Tried {
-        let (upstream, permit) = match self.attempt_model(provider, model).await {
+        let (upstream, permit, reading, changes) = match self.attempt(provider, model).await {
             Ok(sent) => sent,
             Err(error) if error.is_provider_fault() => return Tried::Failed(error),
             Err(error) => return Tried::Unfit(error),
         };
         let status = upstream.status;
         let retry_after = backoff::retry_after(&upstream.headers);
-        let own_key_refused =
-            !provider.config().is_claude() && matches!(status.as_u16(), 401 | 403);
-        let fails_over = upstream.should_fail_over() || own_key_refused;
+        let fails_over = upstream.should_fail_over() || reading.own_key_refused;
         let config = provider.config();
-        match commit(upstream, permit, config, self.stream, fails_over).await {
+        let mut tried = match commit(upstream, permit, config, self.stream, fails_over).await {
             Committed::Answer(answer) if fails_over => Tried::FailOver {
                 answer,
                 why: format!("answered HTTP {}", status.as_u16()),
@@ -621,41 +623,42 @@ impl Prepared {
                 provider: config.name.clone(),
                 after,
             }),
+        };
+        if let Tried::Answered(answer) = &mut tried {
+            if reading.signs_thinking && status.is_success() {
+                self.remember_signatures(answer, model);
+            }
+            add_adjusted_header(answer, &changes);
         }
+        tried
     }
 
-    /// One attempt; if Anthropic does not know the model a tier alias put in place of the
-    /// client's (`404`), the client's own model is tried once, so a stale tier id in the
-    /// config never breaks Claude Code.
-    async fn attempt_model(
-        &self,
-        provider: &AnyProvider,
-        model: &str,
-    ) -> Result<(Upstream, Option<Permit>), ProviderError> {
-        let answer = self.attempt(provider, model).await?;
-        let requested = self.requested_model.as_deref().unwrap_or(model);
-        if provider.config().is_claude()
-            && answer.0.status == StatusCode::NOT_FOUND
-            && requested != model
-        {
-            tracing::warn!(
-                tier_model = model,
-                requested,
-                "Anthropic does not know the tier's model; check [providers] tiers — using the model the client asked for"
-            );
-            drop(answer);
-            return self.attempt(provider, requested).await;
+    /// The thinking blocks of a Claude answer, remembered as signed by `model` — as the
+    /// stream passes, or from the whole body.
+    fn remember_signatures(&self, answer: &mut Answer, model: &str) {
+        let signatures = self.core.signatures.clone();
+        match std::mem::replace(&mut answer.body, AnswerBody::Full(Default::default())) {
+            AnswerBody::Events(inner) => {
+                answer.body =
+                    AnswerBody::Events(signed_stream(inner, signatures, model.to_owned()));
+            }
+            AnswerBody::Full(bytes) => {
+                signatures.record_message(model, &bytes);
+                answer.body = AnswerBody::Full(bytes);
+            }
+            raw => answer.body = raw,
         }
-        Ok(answer)
     }
 
     /// One attempt on one provider, through its concurrency gate; the slot is returned
-    /// with the answer and kept until its body has been sent.
+    /// with the answer and kept until its body has been sent. The provider shapes the
+    /// request first and reads its answer after: what it says of the quota, its key, its
+    /// thinking signatures.
     async fn attempt(
         &self,
         provider: &AnyProvider,
         model: &str,
-    ) -> Result<(Upstream, Option<Permit>), ProviderError> {
+    ) -> Result<(Upstream, Option<Permit>, Reading, Vec<String>), ProviderError> {
         let core = &self.core;
         let config = provider.config();
         let permit = if self.is_count {
@@ -664,12 +667,18 @@ impl Prepared {
             let gate = core.queue.gate(&config.name, config.max_concurrent);
             Some(gate.acquire(self.priority, self.ticket).await)
         };
-        let fixed = (config.is_claude() && self.mode != Mode::Paused)
-            .then(|| router::unsigned_thinking_fix(&self.body))
-            .flatten();
-        let request = MessagesRequest {
-            body: fixed.as_ref().unwrap_or(&self.body),
+        let shaped = provider.prepare(&Outgoing {
+            body: &self.body,
             model,
+            requested_model: self.requested_model.as_deref(),
+            untouched: self.mode == Mode::Paused,
+            signatures: &core.signatures,
+        });
+        let request = MessagesRequest {
+            body: shaped.as_ref().map_or(&self.body, |s| &s.body),
+            original: &self.body,
+            model,
+            requested_model: self.requested_model.as_deref(),
             stream: self.stream,
             path_and_query: &self.path_and_query,
             client_headers: &self.headers,
@@ -680,21 +689,46 @@ impl Prepared {
         } else {
             provider.messages(&core.http, &request).await?
         };
-        if config.is_claude() {
-            // Anthropic's own answer: its rate-limit headers and 429s are the quota.
+        let reading = provider.observe(upstream.status);
+        if reading.carries_quota {
             core.quota
                 .observe_response(upstream.status, &upstream.headers, Some(model));
         }
-        Ok((upstream, permit))
+        let changes = shaped.map(|s| s.changes).unwrap_or_default();
+        Ok((upstream, permit, reading, changes))
     }
 }
 
-/// `x-pai-skipped`: the targets passed over before the one that answered, and why.
-fn add_skipped_header(answer: &mut Answer, passed_over: &[String]) {
-    if passed_over.is_empty() {
-        return;
+/// A Claude stream, passed on chunk by chunk, its thinking signatures remembered when it
+/// ends.
+fn signed_stream(inner: BodyStream, signatures: Signatures, model: String) -> BodyStream {
+    let stream = async_stream::stream! {
+        let mut inner = inner;
+        let mut tap = StreamSignatures::default();
+        while let Some(chunk) = futures_util::StreamExt::next(&mut inner).await {
+            if let Ok(bytes) = &chunk {
+                tap.feed(bytes);
+            }
+            yield chunk;
+        }
+        tap.record(&signatures, &model);
+    };
+    Box::pin(stream)
+}
+
+/// `x-pai-adjusted`: what the proxy changed in the request for its target.
+fn add_adjusted_header(answer: &mut Answer, changes: &[String]) {
+    if let Some(value) = header_text(changes) {
+        answer.headers.insert("x-pai-adjusted", value);
     }
-    let text: String = passed_over
+}
+
+/// A list in one header value: joined with `; `, anything but printable ASCII as `?`.
+fn header_text(items: &[String]) -> Option<HeaderValue> {
+    if items.is_empty() {
+        return None;
+    }
+    let text: String = items
         .join("; ")
         .chars()
         .map(|c| {
@@ -705,7 +739,12 @@ fn add_skipped_header(answer: &mut Answer, passed_over: &[String]) {
             }
         })
         .collect();
-    if let Ok(value) = HeaderValue::from_str(&text) {
+    HeaderValue::from_str(&text).ok()
+}
+
+/// `x-pai-skipped`: the targets passed over before the one that answered, and why.
+fn add_skipped_header(answer: &mut Answer, passed_over: &[String]) {
+    if let Some(value) = header_text(passed_over) {
         answer.headers.insert("x-pai-skipped", value);
     }
 }

@@ -4,12 +4,12 @@
 //! loaded as [`super::lmstudio`] says when `load_context` is set.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, StatusCode};
 
 use super::lmstudio::Loader;
 use super::{
     body_stream, own_key, request, send_with_timeout, HealthBoard, MessagesRequest, ModelInfo,
-    Provider, ProviderError, Upstream,
+    Outgoing, Provider, ProviderError, Reading, Shaped, Upstream,
 };
 use crate::config::ProviderConfig;
 use crate::net::Http;
@@ -74,6 +74,32 @@ impl Provider for AnthropicProvider {
         &self.config
     }
 
+    /// Anthropic's API: the model's rules (see [`super::claude`]); any other server
+    /// speaking the Messages API: the request without what is Anthropic's alone.
+    fn prepare(&self, outgoing: &Outgoing<'_>) -> Option<Shaped> {
+        if !self.config.is_claude() {
+            return super::without_anthropic_only(outgoing);
+        }
+        if outgoing.untouched {
+            return None;
+        }
+        super::claude::shape(
+            outgoing.body,
+            outgoing.model,
+            outgoing.requested_model,
+            outgoing.signatures,
+        )
+    }
+
+    fn observe(&self, status: StatusCode) -> Reading {
+        let claude = self.config.is_claude();
+        Reading {
+            carries_quota: claude,
+            own_key_refused: !claude && matches!(status.as_u16(), 401 | 403),
+            signs_thinking: claude,
+        }
+    }
+
     async fn messages(
         &self,
         http: &Http,
@@ -90,7 +116,23 @@ impl Provider for AnthropicProvider {
         if let Some(key) = own_key(&self.config)? {
             headers.insert("x-api-key", key);
         }
-        self.send(Method::POST, url, headers, body, http).await
+        let answer = self
+            .send(Method::POST, url.clone(), headers.clone(), body, http)
+            .await?;
+        let requested = request.requested_model.unwrap_or(&model);
+        if self.config.is_claude() && answer.status == StatusCode::NOT_FOUND && requested != model {
+            // Anthropic does not know the model a tier put in place of the client's: the
+            // client's own request, as it came, so a stale tier never breaks Claude Code.
+            tracing::warn!(
+                tier_model = %model,
+                requested,
+                "Anthropic does not know the tier's model; check [providers] tiers — using the model the client asked for"
+            );
+            drop(answer);
+            let body = request.original.with_model(requested);
+            return self.send(Method::POST, url, headers, body, http).await;
+        }
+        Ok(answer)
     }
 
     async fn count_tokens(

@@ -9,6 +9,7 @@
 //! call providers, not the other way).
 
 pub mod anthropic;
+pub mod claude;
 mod health;
 pub mod lmstudio;
 pub mod openai;
@@ -26,6 +27,8 @@ pub use health::{
     Admission, Breaker, Capabilities, Health, HealthBoard, HealthReport, Instance, Loading, Loads,
     ModelInfo,
 };
+
+pub use claude::Signatures;
 
 use crate::config::{ProviderConfig, ProviderKind};
 use crate::net::{Http, NetError};
@@ -74,16 +77,51 @@ impl Upstream {
 
 /// What the proxy asks of a provider for one Messages (or count_tokens) request.
 pub struct MessagesRequest<'a> {
-    /// The client's body: its bytes, parsed on demand (translating providers need it).
+    /// The body for this target (what [`Provider::prepare`] made of the client's): its
+    /// bytes, parsed on demand (translating providers need it).
     pub body: &'a MessagesBody,
+    /// The client's body as it came.
+    pub original: &'a MessagesBody,
     /// The model to ask for (the target's, or the client's).
     pub model: &'a str,
+    /// The model the client asked for.
+    pub requested_model: Option<&'a str>,
     pub stream: bool,
     /// The path and query the client used, e.g. `/v1/messages?beta=true`.
     pub path_and_query: &'a str,
     pub client_headers: &'a HeaderMap,
     /// Estimated input tokens (for context-window checks and clamping).
     pub input_tokens: u64,
+}
+
+/// What a provider is told of a request before it is sent, to shape its copy.
+pub struct Outgoing<'a> {
+    pub body: &'a MessagesBody,
+    /// The model the route chose for this target.
+    pub model: &'a str,
+    pub requested_model: Option<&'a str>,
+    /// Routing is paused: pass the request on as it came.
+    pub untouched: bool,
+    /// Which Claude model signed which thinking block.
+    pub signatures: &'a Signatures,
+}
+
+/// A request rewritten for its target, and what was changed, in words.
+pub struct Shaped {
+    pub body: MessagesBody,
+    pub changes: Vec<String>,
+}
+
+/// What an answer means beyond its status, as its provider knows.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Reading {
+    /// Its status and headers are the Claude quota's (Anthropic's own API).
+    pub carries_quota: bool,
+    /// The provider's own key was refused: another target may still answer (the
+    /// client's key refused is the client's answer).
+    pub own_key_refused: bool,
+    /// Its thinking blocks are signed by the model that wrote them.
+    pub signs_thinking: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,6 +179,13 @@ impl ProviderError {
 #[allow(async_fn_in_trait)]
 pub trait Provider {
     fn config(&self) -> &ProviderConfig;
+
+    /// The request this target receives, when it is not the client's as it came (with
+    /// the route's model in place): what the target's rules ask, what it must not get.
+    fn prepare(&self, outgoing: &Outgoing<'_>) -> Option<Shaped>;
+
+    /// What an answer with `status` means, as this provider knows.
+    fn observe(&self, status: StatusCode) -> Reading;
 
     /// Sends a Messages request; returns once the response head is known.
     async fn messages(
@@ -216,6 +261,20 @@ impl Provider for AnyProvider {
         match self {
             AnyProvider::Anthropic(p) => p.config(),
             AnyProvider::OpenAi(p) => p.config(),
+        }
+    }
+
+    fn prepare(&self, outgoing: &Outgoing<'_>) -> Option<Shaped> {
+        match self {
+            AnyProvider::Anthropic(p) => p.prepare(outgoing),
+            AnyProvider::OpenAi(p) => p.prepare(outgoing),
+        }
+    }
+
+    fn observe(&self, status: StatusCode) -> Reading {
+        match self {
+            AnyProvider::Anthropic(p) => p.observe(status),
+            AnyProvider::OpenAi(p) => p.observe(status),
         }
     }
 
@@ -396,6 +455,16 @@ pub(crate) async fn resolve_model<'a>(
             provider: name.clone(),
             reason: "no model is loaded (model = \"auto\"); load one in LM Studio".to_owned(),
         })
+}
+
+/// What every server but Anthropic's gets: the request without what is Anthropic's alone
+/// (see [`crate::translate::anthropic_only`]).
+pub(crate) fn without_anthropic_only(outgoing: &Outgoing<'_>) -> Option<Shaped> {
+    let (body, changes) = crate::translate::anthropic_only::strip(outgoing.body.json())?;
+    Some(Shaped {
+        body: MessagesBody::from_value(body),
+        changes,
+    })
 }
 
 /// Every configured provider, built from the config (rebuilt when it changes).

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::lmstudio::Loader;
 use super::{
-    body_stream, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo, Provider,
-    ProviderError, Upstream,
+    body_stream, send_with_timeout, BodyStream, HealthBoard, MessagesRequest, ModelInfo, Outgoing,
+    Provider, ProviderError, Reading, Shaped, Upstream,
 };
 use crate::config::ProviderConfig;
 use crate::net::Http;
@@ -67,6 +67,17 @@ impl OpenAiProvider {
 impl Provider for OpenAiProvider {
     fn config(&self) -> &ProviderConfig {
         &self.config
+    }
+
+    fn prepare(&self, outgoing: &Outgoing<'_>) -> Option<Shaped> {
+        super::without_anthropic_only(outgoing)
+    }
+
+    fn observe(&self, status: StatusCode) -> Reading {
+        Reading {
+            own_key_refused: matches!(status.as_u16(), 401 | 403),
+            ..Reading::default()
+        }
     }
 
     async fn messages(

@@ -58,7 +58,9 @@ async fn ask(
     let headers = HeaderMap::new();
     let request = MessagesRequest {
         body: &message,
+        original: &message,
         model,
+        requested_model: Some(model),
         stream: false,
         path_and_query: "/v1/messages",
         client_headers: &headers,

@@ -122,13 +122,10 @@ pub fn covers(scope: Option<&str>, model: &str) -> bool {
 }
 
 /// The family a model belongs to, for caps scoped by family: `opus`, `sonnet`, `haiku`,
-/// else the model id itself.
+/// `fable`, else the model id itself.
 pub fn family_of(model: &str) -> String {
-    let lower = model.to_ascii_lowercase();
-    ["opus", "sonnet", "haiku"]
-        .into_iter()
-        .find(|family| lower.contains(family))
-        .map_or(lower.clone(), str::to_owned)
+    crate::models::Family::of(model)
+        .map_or_else(|| model.to_ascii_lowercase(), |f| f.id().to_owned())
 }
 
 /// A window in words: `5h`, `week`, `Opus week`.

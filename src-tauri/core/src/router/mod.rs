@@ -8,13 +8,11 @@
 //! Imports: `config`, `classify`, `providers` (health, breakers), `quota` (the snapshot),
 //! `types`; decides only — it sends nothing.
 
-mod fixup;
 mod mode;
 mod outcomes;
 
 use serde::Serialize;
 
-pub use fixup::unsigned_thinking_fix;
 pub use mode::{Mode, ModeSwitch};
 pub use outcomes::{Outcome, OutcomeRow, Outcomes};
 

@@ -1,4 +1,5 @@
-//! Anthropic Messages <-> OpenAI Chat Completions, in one place.
+//! Anthropic Messages <-> OpenAI Chat Completions, in one place, and what other servers
+//! must not receive ([`anthropic_only`]).
 //!
 //! [`request`] turns a Messages request into a Chat Completions request; [`response`]
 //! turns a completion back into a Message; [`stream`] turns a completion stream into a
@@ -7,6 +8,7 @@
 //!
 //! Imports `wire` only: pure functions over JSON and bytes, tested without a network.
 
+pub mod anthropic_only;
 #[cfg(test)]
 mod properties;
 pub mod request;
