@@ -158,7 +158,7 @@ fn quota_part(snapshot: &QuotaSnapshot) -> String {
 /// choice was skipped or failed.
 fn route_part(route: &SessionRoute) -> String {
     let passed: Vec<&str> = route.passed_over_targets().collect();
-    if passed.is_empty() {
+    let line = if passed.is_empty() {
         format!("{} ({})", route.target, route.complexity)
     } else {
         format!(
@@ -167,6 +167,11 @@ fn route_part(route: &SessionRoute) -> String {
             route.complexity,
             passed.join(", ")
         )
+    };
+    match &route.model_change {
+        // The user's model changed: that is what they need to see.
+        Some(change) => format!("{line} · {change}"),
+        None => line,
     }
 }
 
@@ -213,11 +218,14 @@ mod tests {
             complexity: "complex".to_owned(),
             quota_state: "normal".to_owned(),
             passed_over: vec!["claude:opus: Opus week cap reached, resets Tue 14:00".to_owned()],
+            model_change: Some(
+                "Opus 5.5 → Sonnet 5.5: Opus week cap reached, resets Tue 14:00".to_owned(),
+            ),
             at: chrono::Utc::now(),
         };
         assert_eq!(
             route_part(&route),
-            "claude:sonnet (complex, past claude:opus)"
+            "claude:sonnet (complex, past claude:opus) · Opus 5.5 → Sonnet 5.5: Opus week cap reached, resets Tue 14:00"
         );
     }
 }

@@ -114,6 +114,8 @@ impl ConfigBuilder {
         self.anthropic("claude", base_url, |p| {
             p.pass_client_credentials = Some(true);
             p.tiers = claude_tiers();
+            // The mocks answer the Messages API; a test that wants the model list asks.
+            p.discover_models = Some(false);
         })
     }
 

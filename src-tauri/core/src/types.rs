@@ -142,3 +142,39 @@ mod tests {
         assert_eq!(QuotaLevel::Critical.up(), QuotaLevel::Critical);
     }
 }
+
+/// Why a request is Claude's alone: what it asks for runs at Anthropic. Such a request
+/// stays on Claude while Claude can take it; elsewhere it is answered without that part,
+/// and the answer says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClaudeOnly {
+    /// A server tool (`web_search_*`, `web_fetch_*`, `code_execution_*`, …): Claude Code's
+    /// WebSearch sends one.
+    ServerTool,
+    /// Auto mode's `safeguards`: its safety check runs at Anthropic.
+    AutoMode,
+    /// Auto mode's own security-monitor request (older Claude Code).
+    SecurityMonitor,
+    /// `mcp_servers`: Anthropic's MCP connector.
+    McpServers,
+    /// `container`: Anthropic's code-execution container.
+    Container,
+    /// Tool search's `tool_reference` blocks: Anthropic loads the tools they name.
+    ToolReference,
+}
+
+impl ClaudeOnly {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClaudeOnly::ServerTool => {
+                "a server tool only Anthropic runs (web search, web fetch, code execution)"
+            }
+            ClaudeOnly::AutoMode => "auto mode, whose safety check runs at Anthropic",
+            ClaudeOnly::SecurityMonitor => "auto mode's security monitor",
+            ClaudeOnly::McpServers => "Anthropic's MCP connector",
+            ClaudeOnly::Container => "Anthropic's code-execution container",
+            ClaudeOnly::ToolReference => "tool search, which Anthropic resolves",
+        }
+    }
+}

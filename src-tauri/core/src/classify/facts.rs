@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::types::ClaudeOnly;
 use crate::wire::summary::MessagesSummary;
 
 /// How much of the latest user text is searched for keywords.
@@ -23,6 +24,18 @@ pub struct RequestFacts {
     /// Claude Code's `max_tokens: 1` quota probe or a "Warmup" request.
     pub is_probe: bool,
     pub has_images: bool,
+    /// What in it only Anthropic can do, if anything.
+    pub claude_only: Option<ClaudeOnly>,
+}
+
+/// How Claude Code's auto-mode security monitor begins its system prompt.
+const SECURITY_MONITOR: &str = "You are a security monitor for autonomous AI coding agents";
+
+/// A tool's head: a server tool has a versioned `type` (and no schema).
+#[derive(Deserialize)]
+struct ToolHead<'a> {
+    #[serde(rename = "type", borrow, default)]
+    kind: Option<std::borrow::Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -51,10 +64,32 @@ impl RequestFacts {
     pub fn from_summary(summary: &MessagesSummary<'_>, body_len: usize) -> RequestFacts {
         let messages: Vec<Message<'_>> =
             serde_json::from_str(summary.messages.get()).unwrap_or_default();
-        let tools = summary
+        let tool_heads = summary
             .tools
-            .and_then(|t| serde_json::from_str::<Vec<&RawValue>>(t.get()).ok())
-            .map_or(0, |t| t.len());
+            .and_then(|t| serde_json::from_str::<Vec<ToolHead<'_>>>(t.get()).ok())
+            .unwrap_or_default();
+        let tools = tool_heads.len();
+        let server_tool = tool_heads
+            .iter()
+            .any(|t| t.kind.as_deref().is_some_and(|k| k != "custom"));
+        let claude_only = if server_tool {
+            Some(ClaudeOnly::ServerTool)
+        } else if summary
+            .system
+            .is_some_and(|s| s.get().contains(SECURITY_MONITOR))
+        {
+            Some(ClaudeOnly::SecurityMonitor)
+        } else if summary.safeguards.is_some() {
+            Some(ClaudeOnly::AutoMode)
+        } else if summary.mcp_servers.is_some() {
+            Some(ClaudeOnly::McpServers)
+        } else if summary.container.is_some() {
+            Some(ClaudeOnly::Container)
+        } else if summary.messages.get().contains("\"tool_reference\"") {
+            Some(ClaudeOnly::ToolReference)
+        } else {
+            None
+        };
         let thinking_budget = summary
             .thinking
             .and_then(|t| serde_json::from_str::<Thinking>(t.get()).ok())
@@ -88,6 +123,7 @@ impl RequestFacts {
             latest_user_text,
             is_probe,
             has_images,
+            claude_only,
         }
     }
 }

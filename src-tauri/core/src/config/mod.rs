@@ -251,6 +251,8 @@ pub struct ProviderConfig {
     pub max_concurrent: Option<usize>,
     pub supports_tools: bool,
     pub supports_images: bool,
+    /// Anthropic's API: its model list is read to resolve tiers (`GET /v1/models`).
+    pub discover_models: bool,
 }
 
 impl ProviderConfig {
@@ -282,6 +284,8 @@ pub struct RoutingConfig {
     pub fallback: Vec<Target>,
     /// Route as if one state higher when the quota is projected to run out before its reset.
     pub predictive: bool,
+    /// Auto mode's requests (`safeguards`) stay on Claude while Claude can take them.
+    pub auto_mode_on_claude: bool,
     pub breaker: BreakerConfig,
 }
 

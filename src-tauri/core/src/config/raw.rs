@@ -119,6 +119,9 @@ pub struct RawProvider {
     pub supports_tools: Option<bool>,
     /// Whether it reads images (default true).
     pub supports_images: Option<bool>,
+    /// Anthropic's API: read its model list once a day (with the client's credentials),
+    /// so tiers follow the newest model of their family (default true).
+    pub discover_models: Option<bool>,
 }
 
 impl RawProvider {
@@ -139,6 +142,7 @@ impl RawProvider {
             max_concurrent: None,
             supports_tools: None,
             supports_images: None,
+            discover_models: None,
         }
     }
 }
@@ -150,6 +154,9 @@ pub struct RawRouting {
     pub matrix: Option<BTreeMap<String, BTreeMap<String, Vec<String>>>>,
     /// Route as if one state higher when the quota runs out before its reset.
     pub predictive: Option<bool>,
+    /// Auto mode's requests stay on Claude (its safety check runs there); `false` saves
+    /// quota instead, and auto mode cannot check actions on a local route.
+    pub auto_mode_on_claude: Option<bool>,
     pub breaker_failures: Option<usize>,
     pub breaker_window_secs: Option<u64>,
     pub breaker_cooldown_secs: Option<u64>,

@@ -39,7 +39,7 @@ fn default_file_is_valid_and_matches_the_design() {
             provider: "claude".into(),
             model: ModelChoice::Tier {
                 tier: "haiku".into(),
-                model: "claude-haiku-4-5-20251001".into()
+                model: "claude-haiku-5-5".into()
             }
         }]
     );

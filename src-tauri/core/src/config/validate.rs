@@ -95,6 +95,7 @@ pub(super) fn validate(
             matrix,
             fallback,
             predictive,
+            auto_mode_on_claude: raw.routing.auto_mode_on_claude.unwrap_or(true),
             breaker,
         },
         classify,
@@ -513,6 +514,7 @@ fn providers(
             max_concurrent: provider.max_concurrent.filter(|n| *n > 0),
             supports_tools: provider.supports_tools.unwrap_or(true),
             supports_images: provider.supports_images.unwrap_or(true),
+            discover_models: provider.discover_models.unwrap_or(true),
         });
     }
     out

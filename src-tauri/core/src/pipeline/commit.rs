@@ -168,7 +168,7 @@ async fn first_event(
 
 /// Reads a body to its end, at most [`MAX_WHOLE_BODY`]; each chunk within the idle
 /// timeout (the provider's body stream enforces it).
-async fn read_whole(mut body: BodyStream, idle: Duration) -> Result<Bytes, Committed> {
+pub(super) async fn read_whole(mut body: BodyStream, idle: Duration) -> Result<Bytes, Committed> {
     let mut whole = BytesMut::new();
     while let Some(chunk) = body.next().await {
         match chunk {

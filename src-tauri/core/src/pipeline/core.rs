@@ -47,6 +47,8 @@ pub struct Shared {
     pub sessions: Sessions,
     /// Which Claude model signed which thinking block the proxy relayed.
     pub signatures: crate::providers::Signatures,
+    /// The models Anthropic serves now (tiers resolve to the newest of their family).
+    pub models: crate::providers::claude::Catalog,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
     applied: watch::Sender<u64>,
 }
@@ -130,6 +132,7 @@ impl Core {
             last_route: watch::channel(None).0,
             sessions: Sessions::default(),
             signatures: crate::providers::Signatures::default(),
+            models: crate::providers::claude::Catalog::default(),
             applied: watch::channel(0).0,
         }))
     }

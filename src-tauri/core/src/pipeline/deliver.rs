@@ -103,6 +103,13 @@ impl Answer {
             pending.record.outcome = "coalesced".to_owned();
         }
         pending.record.status = Some(status.as_u16());
+        if let Some(change) = headers
+            .get("x-pai-model-change")
+            .and_then(|v| v.to_str().ok())
+        {
+            let reason = pending.record.route_reason.get_or_insert_with(String::new);
+            reason.push_str(&format!("; model {change}"));
+        }
         pending.ttfb = Some(pending.started.elapsed());
         let follow = match body {
             AnswerBody::Full(bytes) => {

@@ -11,6 +11,7 @@
 //! May import everything of the core below it (config, classify, router, queue,
 //! providers, quota, store, wire); nothing of HTTP servers or the app.
 
+mod catalog;
 mod coalesce;
 mod commit;
 mod core;
@@ -90,6 +91,7 @@ impl Answer {
 /// quota is answered at once with headers and `ping` events, its answer following when
 /// the wait ends.
 pub async fn run(prepared: Arc<Prepared>) -> Answer {
+    catalog::refresh(&prepared.core, &prepared.headers);
     if prepared.coalescable() {
         return coalesce::coalesced(prepared).await;
     }

@@ -10,7 +10,7 @@ use http::HeaderMap;
 use crate::classify::{self, Classification, RequestFacts};
 use crate::pipeline::Core;
 use crate::queue::Priority;
-use crate::router::{self, Decision, Mode, Needs, Situation};
+use crate::router::{self, ClaudeOnly, Decision, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 use crate::types::Complexity;
 use crate::wire::body::MessagesBody;
@@ -80,6 +80,9 @@ impl Prepared {
             input_tokens: facts.input_tokens,
             tools: facts.tools > 0,
             images: facts.has_images,
+            claude_only: facts
+                .claude_only
+                .filter(|why| *why != ClaudeOnly::AutoMode || config.routing.auto_mode_on_claude),
         };
         let quota = core.quota.snapshot();
         let decision = router::plan(
@@ -89,6 +92,7 @@ impl Prepared {
                 quota: &quota,
                 health: &core.health,
                 outcomes: &core.outcomes,
+                models: &core.models,
             },
             &classification,
             summary.model(),

@@ -35,6 +35,9 @@ pub struct SessionRoute {
     /// Targets tried or skipped before it, with why ("claude:opus: Opus week cap reached").
     #[serde(default)]
     pub passed_over: Vec<String>,
+    /// A Claude model other than the client's, and why ("Opus 5.5 → Sonnet 5.5: …").
+    #[serde(default)]
+    pub model_change: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -92,6 +95,7 @@ mod tests {
             complexity: "simple".to_owned(),
             quota_state: "normal".to_owned(),
             passed_over: vec!["claude:opus: Opus week cap reached".to_owned()],
+            model_change: None,
             at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
         }
     }

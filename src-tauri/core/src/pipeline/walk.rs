@@ -21,7 +21,7 @@ use crate::providers::{
 };
 use crate::queue::backoff::{self, jitter};
 use crate::queue::{Permit, Priority, Released};
-use crate::router::{self, Decision, Mode, Situation};
+use crate::router::{self, Candidate, Decision, Mode, Situation};
 use crate::types::QuotaState;
 use crate::wire::ApiError;
 
@@ -227,6 +227,7 @@ impl Prepared {
                 quota: &quota,
                 health: &self.core.health,
                 outcomes: &self.core.outcomes,
+                models: &self.core.models,
             },
             &self.classification,
             self.requested_model.as_deref(),
@@ -446,10 +447,11 @@ impl Prepared {
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
                         core.outcomes.success(decision.complexity, name, latency);
                         let passed_over = trail.before(candidate.position);
-                        self.remember_route(decision, &candidate.target, &passed_over);
+                        self.remember_route(decision, candidate, &passed_over);
                         answer.target = Some(candidate.target.clone());
                         self.add_headers_of(decision, &mut answer, Some(&candidate.target));
                         add_skipped_header(&mut answer, &passed_over);
+                        add_model_headers(&mut answer, candidate);
                         return Walked::Answered(answer);
                     }
                     Tried::Unfit(error) => {
@@ -504,7 +506,7 @@ impl Prepared {
                         );
                         answer.target = Some(candidate.target.clone());
                         self.add_headers_of(decision, &mut answer, Some(&candidate.target));
-                        if self.quota_worse_than(decision) {
+                        if self.quota_worse_than(decision, &candidate.model) {
                             // Planned for a quota this answer says is gone: plan again
                             // for the state it revealed (the local model may be there).
                             return Walked::Replan {
@@ -551,13 +553,17 @@ impl Prepared {
         })
     }
 
-    /// Whether the quota now routes a row above the one `decision` was planned for.
-    fn quota_worse_than(&self, decision: &Decision) -> bool {
-        self.mode == Mode::Auto && self.core.quota.snapshot().state.level() > decision.level
+    /// Whether the quota turned out worse than `decision` was planned for: it routes a
+    /// row above it now, or the model just asked is capped (its family's week is gone).
+    fn quota_worse_than(&self, decision: &Decision, asked: &str) -> bool {
+        let quota = self.core.quota.snapshot();
+        self.mode == Mode::Auto
+            && (quota.state.level() > decision.level || quota.cap_for(asked).is_some())
     }
 
     /// The route the tray and this session's status line show.
-    fn remember_route(&self, decision: &Decision, target: &str, passed_over: &[String]) {
+    fn remember_route(&self, decision: &Decision, candidate: &Candidate, passed_over: &[String]) {
+        let target = candidate.target.as_str();
         let core = &self.core;
         if self.priority != Priority::Batch {
             core.last_route
@@ -571,6 +577,7 @@ impl Prepared {
                     complexity: decision.complexity.name().to_owned(),
                     quota_state: decision.quota_state.name().to_owned(),
                     passed_over: passed_over.to_vec(),
+                    model_change: candidate.model_change.clone(),
                     at: Utc::now(),
                 },
             );
@@ -714,6 +721,19 @@ fn signed_stream(inner: BodyStream, signatures: Signatures, model: String) -> Bo
         tap.record(&signatures, &model);
     };
     Box::pin(stream)
+}
+
+/// `x-pai-model` and `x-pai-model-change` when a Claude model other than the client's
+/// answered: the user sees every change of their model.
+fn add_model_headers(answer: &mut Answer, candidate: &Candidate) {
+    if let Some(change) = &candidate.model_change {
+        if let Ok(model) = HeaderValue::from_str(&candidate.model) {
+            answer.headers.insert("x-pai-model", model);
+        }
+        if let Some(value) = header_text(&[change.replace('→', "->")]) {
+            answer.headers.insert("x-pai-model-change", value);
+        }
+    }
 }
 
 /// `x-pai-adjusted`: what the proxy changed in the request for its target.

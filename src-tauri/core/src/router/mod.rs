@@ -18,8 +18,11 @@ pub use outcomes::{Outcome, OutcomeRow, Outcomes};
 
 use crate::classify::Classification;
 use crate::config::{Config, Credentials, ModelChoice, ProviderConfig, ProviderKind, Target};
+use crate::models::{Family, Model};
+use crate::providers::claude::Catalog;
 use crate::providers::{Breaker, HealthBoard};
 use crate::quota::QuotaSnapshot;
+pub use crate::types::ClaudeOnly;
 use crate::types::{Complexity, QuotaLevel, QuotaState};
 
 /// How a Claude target left out for a 429 that holds begins its reason.
@@ -37,6 +40,9 @@ pub struct Candidate {
     /// Its place among the targets the cell and the fallback list named, skipped ones
     /// included: what was passed over *before* it is what comes earlier.
     pub position: usize,
+    /// A Claude model other than the client's, and why: "Opus 5.5 → Sonnet 5.5: Opus
+    /// week cap reached, resets Tue 14:00".
+    pub model_change: Option<String>,
 }
 
 impl Candidate {
@@ -77,6 +83,8 @@ pub struct Needs {
     pub tools: bool,
     /// The request carries images.
     pub images: bool,
+    /// Only Anthropic can do what it asks (see [`ClaudeOnly`]).
+    pub claude_only: Option<ClaudeOnly>,
 }
 
 /// The state of things a decision depends on, besides the request.
@@ -86,6 +94,8 @@ pub struct Situation<'a> {
     pub quota: &'a QuotaSnapshot,
     pub health: &'a HealthBoard,
     pub outcomes: &'a Outcomes,
+    /// The models Anthropic serves now.
+    pub models: &'a Catalog,
 }
 
 pub fn plan(
@@ -100,6 +110,7 @@ pub fn plan(
         quota,
         health,
         outcomes,
+        models,
     } = situation;
     let requested = requested_model.unwrap_or("");
     let mut level = quota.state.level();
@@ -159,6 +170,17 @@ pub fn plan(
         }
     };
 
+    let targets = match needs.claude_only {
+        Some(why) if mode == Mode::Auto => {
+            notes.push(format!("Claude's alone: {}", why.describe()));
+            claude_first(config, targets, requested)
+        }
+        _ => targets,
+    };
+    // The quota forces a step-down (the row is not the normal one, or the client's model
+    // family is capped): a tier then means its own family even for a client that asked
+    // for a higher one.
+    let forced = level > QuotaLevel::Normal || quota.cap_for(requested).is_some();
     let now = chrono::Utc::now();
     let mut chain = Vec::new();
     let mut skipped = Vec::new();
@@ -170,6 +192,7 @@ pub fn plan(
                 provider: None,
                 model: String::new(),
                 position,
+                model_change: None,
             }),
             Target::Provider { provider, model } => {
                 let Some(p) = config.provider(provider) else {
@@ -183,7 +206,7 @@ pub fn plan(
                     });
                     continue;
                 }
-                let model = model_for(p, model, requested);
+                let model = model_for(p, model, requested, forced, models);
                 // A model family whose own cap is used up: the next target (Sonnet after
                 // Opus, say) takes the request until the cap's reset.
                 if let Some(cap) = p.is_claude().then(|| quota.cap_for(&model)).flatten() {
@@ -210,11 +233,31 @@ pub fn plan(
                     });
                     continue;
                 }
+                let model_change = (p.is_claude() && !requested.is_empty() && model != requested)
+                    .then(|| {
+                        let why = match quota.cap_for(requested) {
+                            Some(cap) => cap.reason.clone(),
+                            None if forced => format!(
+                                "quota {}: {} work goes to {label}",
+                                quota.state.name(),
+                                classification.complexity.name()
+                            ),
+                            None => {
+                                format!("{} work goes to {label}", classification.complexity.name())
+                            }
+                        };
+                        format!(
+                            "{} → {}: {why}",
+                            crate::models::display_name(requested),
+                            crate::models::display_name(&model)
+                        )
+                    });
                 chain.push(Candidate {
                     target: label,
                     provider: Some(p.name.clone()),
                     model,
                     position,
+                    model_change,
                 });
             }
         }
@@ -285,8 +328,67 @@ pub fn is_local(provider: &ProviderConfig) -> bool {
             .is_some_and(crate::config::is_loopback_host)
 }
 
-fn model_for(provider: &ProviderConfig, choice: &ModelChoice, requested: &str) -> String {
+/// A Claude-only request's targets: Claude first — the cell's Claude targets if it has
+/// any (a caution row's Sonnet still saves quota), else the client's model and each tier
+/// below it as a step-down should its family be capped — and the cell's other targets
+/// after, to answer without what only Claude can do should Claude be out of reach.
+fn claude_first(config: &Config, targets: Vec<Target>, requested: &str) -> Vec<Target> {
+    let Some(claude) = claude_provider(config) else {
+        return targets;
+    };
+    let is_claude =
+        |t: &Target| matches!(t, Target::Provider { provider, .. } if *provider == claude.name);
+    if targets.iter().any(is_claude) {
+        let (mut first, rest): (Vec<Target>, Vec<Target>) =
+            targets.into_iter().partition(is_claude);
+        first.extend(rest);
+        return first;
+    }
+    let asked = Model::parse(requested).map(|m| m.family);
+    let mut first = vec![Target::Provider {
+        provider: claude.name.clone(),
+        model: ModelChoice::Requested,
+    }];
+    let mut tiers: Vec<(Family, &String, &String)> = claude
+        .tiers
+        .iter()
+        .filter_map(|(tier, model)| Some((Family::of(tier)?, tier, model)))
+        .filter(|(family, ..)| asked.is_none_or(|a| *family < a))
+        .collect();
+    tiers.sort_by_key(|t| std::cmp::Reverse(t.0));
+    first.extend(tiers.into_iter().map(|(_, tier, model)| Target::Provider {
+        provider: claude.name.clone(),
+        model: ModelChoice::Tier {
+            tier: tier.clone(),
+            model: model.clone(),
+        },
+    }));
+    first.extend(targets);
+    first
+}
+
+/// The model a target asks for. A Claude tier (`claude:sonnet`) is the client's own
+/// model when it is of that family; the client's model too when it ranks above the tier
+/// and the quota does not force a step-down (`forced`): the user's model is the user's.
+/// Otherwise the newest of the family Anthropic lists, else the tier's configured id.
+fn model_for(
+    provider: &ProviderConfig,
+    choice: &ModelChoice,
+    requested: &str,
+    forced: bool,
+    models: &Catalog,
+) -> String {
     match choice {
+        ModelChoice::Tier { tier, model } if provider.is_claude() => {
+            let Some(family) = Family::of(tier).or_else(|| Family::of(model)) else {
+                return model.clone();
+            };
+            let asked = Model::parse(requested).map(|m| m.family);
+            if asked == Some(family) || (!forced && asked.is_some_and(|a| a > family)) {
+                return requested.to_owned();
+            }
+            models.newest(family).unwrap_or_else(|| model.clone())
+        }
         ModelChoice::Tier { model, .. } => model.clone(),
         ModelChoice::Model(model) => model.clone(),
         ModelChoice::Requested => match provider.kind {

@@ -36,9 +36,10 @@ fn chain(config: &Config, state: QuotaState, complexity: Complexity) -> Vec<Stri
             quota: &quota(state),
             health: &HealthBoard::default(),
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(complexity),
-        Some("claude-sonnet-5"),
+        Some("claude-opus-5-5"),
         Needs::default(),
     );
     decision
@@ -53,28 +54,31 @@ fn the_seed_matrix_holds_for_every_state_and_class() {
     let config = config_with_grok_key();
     use Complexity::*;
     use QuotaState::*;
+    // The session runs on Opus 5.5 (Claude Code's default). While the quota is fine its
+    // model is kept whatever the cell's tier; once the quota forces a step-down, the tier
+    // is its own family.
     let table: &[(QuotaState, Complexity, &[&str])] = &[
         (
             Unknown,
             Simple,
-            &["claude:haiku=claude-haiku-4-5-20251001", "grok=grok-4"],
+            &["claude:haiku=claude-opus-5-5", "grok=grok-4"],
         ),
         (
             Normal,
             Simple,
-            &["claude:haiku=claude-haiku-4-5-20251001", "grok=grok-4"],
+            &["claude:haiku=claude-opus-5-5", "grok=grok-4"],
         ),
         (
             Normal,
             Medium,
-            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+            &["claude:sonnet=claude-opus-5-5", "grok=grok-4"],
         ),
         (
             Normal,
             Complex,
             &[
-                "claude:opus=claude-opus-4-8",
-                "claude:sonnet=claude-sonnet-5",
+                "claude:opus=claude-opus-5-5",
+                "claude:sonnet=claude-opus-5-5",
                 "grok=grok-4",
             ],
         ),
@@ -82,12 +86,12 @@ fn the_seed_matrix_holds_for_every_state_and_class() {
         (
             Caution,
             Medium,
-            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+            &["claude:sonnet=claude-sonnet-5-5", "grok=grok-4"],
         ),
         (
             Caution,
             Complex,
-            &["claude:sonnet=claude-sonnet-5", "grok=grok-4"],
+            &["claude:sonnet=claude-sonnet-5-5", "grok=grok-4"],
         ),
         (Warning, Simple, &["lmstudio=auto", "grok=grok-4"]),
         (Warning, Medium, &["lmstudio=auto", "grok=grok-4"]),
@@ -119,6 +123,7 @@ fn a_fallback_without_its_key_is_skipped_with_the_reason() {
             quota: &quota(QuotaState::Warning),
             health: &HealthBoard::default(),
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(Complexity::Medium),
         None,
@@ -143,6 +148,7 @@ fn too_large_for_the_context_window_and_open_breakers_are_filtered() {
             quota: &quota(QuotaState::Warning),
             health: &health,
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(Complexity::Simple),
         None,
@@ -173,6 +179,7 @@ fn predictive_step_down_routes_one_state_higher() {
             quota: &snapshot,
             health: &HealthBoard::default(),
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(Complexity::Simple),
         None,
@@ -196,6 +203,7 @@ fn modes() {
                 quota: &quota(QuotaState::Critical),
                 health: &HealthBoard::default(),
                 outcomes: &Outcomes::default(),
+                models: &Catalog::default(),
             },
             &classified(Complexity::Complex),
             Some("claude-opus-4-8"),
@@ -230,6 +238,7 @@ fn a_demoted_target_goes_last_with_the_reason() {
             quota: &quota(QuotaState::Normal),
             health: &HealthBoard::default(),
             outcomes: &outcomes,
+            models: &Catalog::default(),
         },
         &classified(Complexity::Medium),
         None,
@@ -263,6 +272,7 @@ fn requests_with_tools_or_images_skip_targets_that_cannot_take_them() {
                 quota: &quota(QuotaState::Warning),
                 health: &HealthBoard::default(),
                 outcomes: &Outcomes::default(),
+                models: &Catalog::default(),
             },
             &classified(Complexity::Simple),
             None,
@@ -302,6 +312,7 @@ fn a_provider_whose_health_check_fails_is_skipped_until_it_answers() {
                 quota: &quota(QuotaState::Warning),
                 health,
                 outcomes: &Outcomes::default(),
+                models: &Catalog::default(),
             },
             &classified(Complexity::Simple),
             None,
@@ -338,6 +349,7 @@ fn a_capped_model_family_is_skipped_and_the_next_claude_target_takes_the_work() 
             quota: &quota,
             health: &HealthBoard::default(),
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(Complexity::Complex),
         Some("claude-opus-4-8"),
@@ -358,10 +370,138 @@ fn a_capped_model_family_is_skipped_and_the_next_claude_target_takes_the_work() 
             quota: &quota,
             health: &HealthBoard::default(),
             outcomes: &Outcomes::default(),
+            models: &Catalog::default(),
         },
         &classified(Complexity::Simple),
         Some("claude-haiku-4-5-20251001"),
         Needs::default(),
     );
     assert_eq!(decision.chain[0].target, "claude:haiku");
+}
+
+fn decide(
+    requested: &str,
+    state: QuotaState,
+    complexity: Complexity,
+    models: &Catalog,
+    needs: Needs,
+) -> Decision {
+    plan(
+        &config_with_grok_key(),
+        Situation {
+            mode: Mode::Auto,
+            quota: &quota(state),
+            health: &HealthBoard::default(),
+            outcomes: &Outcomes::default(),
+            models,
+        },
+        &classified(complexity),
+        Some(requested),
+        needs,
+    )
+}
+
+fn routed(decision: &Decision) -> Vec<String> {
+    decision
+        .chain
+        .iter()
+        .map(|c| format!("{}={}", c.target, c.model))
+        .collect()
+}
+
+#[test]
+fn the_users_model_is_kept_and_tiers_are_the_newest_anthropic_lists() {
+    let none = Catalog::default();
+    // Fable ranks above the Opus tier: kept in the normal state.
+    let fable = decide(
+        "claude-fable-5-2",
+        QuotaState::Normal,
+        Complexity::Complex,
+        &none,
+        Needs::default(),
+    );
+    assert_eq!(routed(&fable)[0], "claude:opus=claude-fable-5-2");
+    // A Haiku session's complex work goes up to the Opus tier: the default generation.
+    let haiku = decide(
+        "claude-haiku-5-5",
+        QuotaState::Normal,
+        Complexity::Complex,
+        &none,
+        Needs::default(),
+    );
+    assert_eq!(routed(&haiku)[0], "claude:opus=claude-opus-5-5");
+    // Anthropic lists a newer Sonnet: the tier follows it.
+    let listed = Catalog::default();
+    listed
+        .accept(br#"{"data":[{"id":"claude-sonnet-5-7"},{"id":"claude-sonnet-5-5"},{"id":"claude-opus-5-5"}]}"#, chrono::Utc::now())
+        .unwrap();
+    let caution = decide(
+        "claude-opus-5-5",
+        QuotaState::Caution,
+        Complexity::Medium,
+        &listed,
+        Needs::default(),
+    );
+    assert_eq!(routed(&caution)[0], "claude:sonnet=claude-sonnet-5-7");
+}
+
+#[test]
+fn claude_only_requests_stay_on_claude_while_ordinary_work_follows_the_matrix() {
+    let none = Catalog::default();
+    let web_search = Needs {
+        claude_only: Some(ClaudeOnly::ServerTool),
+        ..Needs::default()
+    };
+    for state in [
+        QuotaState::Caution,
+        QuotaState::Warning,
+        QuotaState::Critical,
+    ] {
+        let decision = decide(
+            "claude-opus-5-5",
+            state,
+            Complexity::Simple,
+            &none,
+            web_search,
+        );
+        let chain = routed(&decision);
+        assert!(chain[0].starts_with("claude"), "{state:?}: {chain:?}");
+        assert!(
+            chain.iter().any(|t| t.starts_with("lmstudio")),
+            "local stays a last resort: {chain:?}"
+        );
+        let ordinary = decide(
+            "claude-opus-5-5",
+            state,
+            Complexity::Simple,
+            &none,
+            Needs::default(),
+        );
+        assert_eq!(routed(&ordinary)[0], "lmstudio=auto", "{state:?}");
+    }
+    // Warning: no Claude in the cell, so the client's model first, then the tiers below.
+    let warning = decide(
+        "claude-opus-5-5",
+        QuotaState::Warning,
+        Complexity::Medium,
+        &none,
+        web_search,
+    );
+    assert_eq!(
+        routed(&warning)[..3],
+        [
+            "claude=claude-opus-5-5",
+            "claude:sonnet=claude-sonnet-5-5",
+            "claude:haiku=claude-haiku-5-5"
+        ]
+    );
+    // Caution: the cell's own Claude target (Sonnet) comes first.
+    let caution = decide(
+        "claude-opus-5-5",
+        QuotaState::Caution,
+        Complexity::Medium,
+        &none,
+        web_search,
+    );
+    assert_eq!(routed(&caution)[0], "claude:sonnet=claude-sonnet-5-5");
 }

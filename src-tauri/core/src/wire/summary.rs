@@ -32,6 +32,15 @@ pub struct MessagesSummary<'a> {
     pub tools: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub thinking: Option<&'a RawValue>,
+    /// Auto mode's server-side safety check (Claude Code 2.1.332+).
+    #[serde(borrow, default)]
+    pub safeguards: Option<&'a RawValue>,
+    /// Anthropic's MCP connector.
+    #[serde(borrow, default)]
+    pub mcp_servers: Option<&'a RawValue>,
+    /// Anthropic's code-execution container.
+    #[serde(borrow, default)]
+    pub container: Option<&'a RawValue>,
 }
 
 impl<'a> MessagesSummary<'a> {

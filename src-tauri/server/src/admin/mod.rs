@@ -338,6 +338,7 @@ async fn route_replay(
                 quota: &quota,
                 health: &state.core.health,
                 outcomes: &state.core.outcomes,
+                models: &state.core.models,
             },
             &classification,
             row.model.as_deref(),

@@ -6,8 +6,9 @@
 //! asked for, what that model rejects is made acceptable — a thinking setting it refuses,
 //! forced tool use, sampling parameters, a prefill. Older models that still accept it get
 //! the older fix for a turn without a signed thinking block: thinking off for that
-//! request. Anything else passes byte for byte.
+//! request. Anything else passes byte for byte. Which models exist now: [`catalog`].
 
+pub mod catalog;
 pub mod rules;
 pub mod signatures;
 
@@ -17,6 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+pub use catalog::Catalog;
 pub use signatures::{Signatures, StreamSignatures};
 
 use super::Shaped;
