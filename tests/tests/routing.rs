@@ -439,7 +439,8 @@ async fn a_stale_tier_model_falls_back_to_the_model_claude_code_asked_for() {
     let response = client()
         .post(rig.proxy.url("/v1/messages"))
         .header("x-pai-complexity", "complex")
-        .json(&json!({"model": "claude-opus-4-1", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
+        // Sonnet asked, complex work: the Opus tier, whose id Anthropic does not know.
+        .json(&json!({"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x"}]}))
         .send()
         .await
         .unwrap();
@@ -455,5 +456,8 @@ async fn a_stale_tier_model_falls_back_to_the_model_claude_code_asked_for() {
         .iter()
         .map(|r| r.json()["model"].clone())
         .collect();
-    assert_eq!(models, [json!("claude-opus-4-8"), json!("claude-opus-4-1")]);
+    assert_eq!(
+        models,
+        [json!("claude-opus-4-8"), json!("claude-sonnet-4-5")]
+    );
 }

@@ -173,7 +173,13 @@ pub fn plan(
     let targets = match needs.claude_only {
         Some(why) if mode == Mode::Auto => {
             notes.push(format!("Claude's alone: {}", why.describe()));
-            claude_first(config, targets, requested)
+            claude_first(
+                config,
+                targets,
+                requested,
+                classification.complexity,
+                level > QuotaLevel::Normal,
+            )
         }
         _ => targets,
     };
@@ -328,11 +334,21 @@ pub fn is_local(provider: &ProviderConfig) -> bool {
             .is_some_and(crate::config::is_loopback_host)
 }
 
-/// A Claude-only request's targets: Claude first — the cell's Claude targets if it has
-/// any (a caution row's Sonnet still saves quota), else the client's model and each tier
-/// below it as a step-down should its family be capped — and the cell's other targets
-/// after, to answer without what only Claude can do should Claude be out of reach.
-fn claude_first(config: &Config, targets: Vec<Target>, requested: &str) -> Vec<Target> {
+/// A Claude-only request's targets: Claude first, and the cell's other targets after, to
+/// answer without what only Claude can do should Claude be out of reach. The Claude
+/// targets are the cell's own if it has any (a caution row's Sonnet still saves quota);
+/// else, while the quota is fine, the client's model and each tier below it (a step-down
+/// should a family be capped); and when the quota forces a step-down, the tier the work
+/// needs first — Haiku for simple work, Sonnet for medium, the client's model for
+/// complex — then the others below the client's model, so auto mode and web search keep
+/// working without spending the scarce quota on Opus.
+fn claude_first(
+    config: &Config,
+    targets: Vec<Target>,
+    requested: &str,
+    complexity: Complexity,
+    forced: bool,
+) -> Vec<Target> {
     let Some(claude) = claude_provider(config) else {
         return targets;
     };
@@ -345,24 +361,48 @@ fn claude_first(config: &Config, targets: Vec<Target>, requested: &str) -> Vec<T
         return first;
     }
     let asked = Model::parse(requested).map(|m| m.family);
-    let mut first = vec![Target::Provider {
+    let tier = |family: Family| {
+        claude
+            .tiers
+            .iter()
+            .find(|(name, _)| Family::of(name) == Some(family))
+            .map(|(name, model)| Target::Provider {
+                provider: claude.name.clone(),
+                model: ModelChoice::Tier {
+                    tier: name.clone(),
+                    model: model.clone(),
+                },
+            })
+    };
+    let own = Target::Provider {
         provider: claude.name.clone(),
         model: ModelChoice::Requested,
-    }];
-    let mut tiers: Vec<(Family, &String, &String)> = claude
-        .tiers
-        .iter()
-        .filter_map(|(tier, model)| Some((Family::of(tier)?, tier, model)))
-        .filter(|(family, ..)| asked.is_none_or(|a| *family < a))
+    };
+    let below: Vec<Target> = Family::ALL
+        .into_iter()
+        .rev()
+        .filter(|family| asked.is_none_or(|a| *family < a))
+        .filter_map(tier)
         .collect();
-    tiers.sort_by_key(|t| std::cmp::Reverse(t.0));
-    first.extend(tiers.into_iter().map(|(_, tier, model)| Target::Provider {
-        provider: claude.name.clone(),
-        model: ModelChoice::Tier {
-            tier: tier.clone(),
-            model: model.clone(),
-        },
-    }));
+    let needed = match complexity {
+        Complexity::Simple => Some(Family::Haiku),
+        Complexity::Medium => Some(Family::Sonnet),
+        Complexity::Complex => None,
+    }
+    .filter(|family| forced && asked.is_some_and(|a| *family < a))
+    .and_then(tier);
+    let mut first: Vec<Target> = Vec::new();
+    match needed {
+        Some(needed) => {
+            first.push(needed.clone());
+            first.extend(below.into_iter().filter(|t| *t != needed));
+            first.push(own);
+        }
+        None => {
+            first.push(own);
+            first.extend(below);
+        }
+    }
     first.extend(targets);
     first
 }

@@ -479,7 +479,8 @@ fn claude_only_requests_stay_on_claude_while_ordinary_work_follows_the_matrix() 
         );
         assert_eq!(routed(&ordinary)[0], "lmstudio=auto", "{state:?}");
     }
-    // Warning: no Claude in the cell, so the client's model first, then the tiers below.
+    // Warning: no Claude in the cell, so the tier the work needs first, then the others
+    // below the client's model, then its own.
     let warning = decide(
         "claude-opus-5-5",
         QuotaState::Warning,
@@ -490,11 +491,19 @@ fn claude_only_requests_stay_on_claude_while_ordinary_work_follows_the_matrix() 
     assert_eq!(
         routed(&warning)[..3],
         [
-            "claude=claude-opus-5-5",
             "claude:sonnet=claude-sonnet-5-5",
-            "claude:haiku=claude-haiku-5-5"
+            "claude:haiku=claude-haiku-5-5",
+            "claude=claude-opus-5-5"
         ]
     );
+    let complex = decide(
+        "claude-opus-5-5",
+        QuotaState::Critical,
+        Complexity::Complex,
+        &none,
+        web_search,
+    );
+    assert_eq!(routed(&complex)[0], "claude=claude-opus-5-5");
     // Caution: the cell's own Claude target (Sonnet) comes first.
     let caution = decide(
         "claude-opus-5-5",
