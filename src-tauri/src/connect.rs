@@ -300,6 +300,17 @@ pub fn disconnect(
     Ok(true)
 }
 
+/// A variable in the `env` block of Claude Code's settings, if it is set there.
+pub fn env_value(settings_path: &Path, name: &str) -> Option<String> {
+    let settings = read(settings_path).ok()?;
+    settings
+        .root
+        .get("env")?
+        .get(name)?
+        .as_str()
+        .map(str::to_owned)
+}
+
 /// The command of Claude Code's status line, if it has one.
 pub fn status_line(settings_path: &Path) -> Option<String> {
     let settings = read(settings_path).ok()?;

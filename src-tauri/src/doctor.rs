@@ -69,8 +69,15 @@ pub struct Places<'a> {
 
 /// Every check, in the order a user would fix them.
 pub async fn examine(config: &Config, places: &Places<'_>) -> Vec<Finding> {
-    let mut findings = vec![proxy(config).await];
+    let health = crate::status::fetch_path(config.server.listen, "/health", Duration::from_secs(2))
+        .await
+        .map(|(health, _)| health);
+    let mut findings = vec![proxy(config, &health)];
     findings.extend(claude_code(config, places.claude_settings));
+    findings.push(third_party_mode(places.claude_settings));
+    if let Ok(health) = &health {
+        findings.extend(unknown_features(health));
+    }
     let http = pai_core::net::Http::new();
     // All at once, each bounded: ten providers that hang cost one bound, not ten.
     let providers = config
@@ -122,14 +129,17 @@ pub fn render(findings: &[Finding]) -> String {
     out
 }
 
-async fn proxy(config: &Config) -> Finding {
+fn proxy(
+    config: &Config,
+    health: &Result<pai_server::HealthResponse, crate::status::StatusError>,
+) -> Finding {
     let addr = config.server.listen;
-    match crate::status::fetch_path(addr, "/health", Duration::from_secs(2)).await {
-        Ok((health, _)) if health.degraded.is_empty() => Finding::ok(format!(
+    match health {
+        Ok(health) if health.degraded.is_empty() => Finding::ok(format!(
             "the proxy runs at http://{addr} (version {})",
             health.version
         )),
-        Ok((health, _)) => Finding::warn(
+        Ok(health) => Finding::warn(
             format!(
                 "the proxy runs at http://{addr}, degraded: {}",
                 health.degraded.join("; ")
@@ -140,13 +150,58 @@ async fn proxy(config: &Config) -> Finding {
             format!(
                 "the proxy does not answer at http://{addr} ({})",
                 match error {
-                    crate::status::StatusError::NotRunning { reason, .. } => reason,
+                    crate::status::StatusError::NotRunning { reason, .. } => reason.clone(),
                     other => other.to_string(),
                 }
             ),
             "start it: pai-orchestrator (or pai-orchestrator install-service to start it at every login)",
         ),
     }
+}
+
+/// Claude Code's variable that makes it treat any base URL as Anthropic's own
+/// (undocumented; see README, "Third-party mode").
+pub const ASSUME_FIRST_PARTY: &str = "_CLAUDE_CODE_ASSUME_FIRST_PARTY_BASE_URL";
+
+/// What Claude Code turns off behind a base URL other than api.anthropic.com, and what
+/// the user can do.
+fn third_party_mode(settings: Option<&Path>) -> Finding {
+    let asserted = settings.and_then(|s| crate::connect::env_value(s, ASSUME_FIRST_PARTY));
+    let shell = std::env::var(ASSUME_FIRST_PARTY).ok();
+    match asserted.or(shell) {
+        Some(value) if value == "1" => Finding::ok(
+            "Claude Code treats the proxy as Anthropic's own API (first-party asserted): 1M context and auto mode's server check stay on while requests go to Claude",
+        ),
+        _ => Finding::warn(
+            "Claude Code runs in third-party mode behind the proxy: no 1M context window, no rate_limits in its status-line input, and auto mode's server-side check only while requests stay on Claude",
+            "the quota shows in the status line anyway (connect-claude); for 1M context see README, \"Third-party mode\"",
+        ),
+    }
+}
+
+/// What Claude Code sends that this version of the proxy has never seen.
+fn unknown_features(health: &pai_server::HealthResponse) -> Option<Finding> {
+    if health.unknown_features.is_empty() {
+        return None;
+    }
+    let named: Vec<String> = health
+        .unknown_features
+        .iter()
+        .take(8)
+        .map(|f| format!("{} {}", f.kind, f.name))
+        .collect();
+    let client = health.unknown_features[0]
+        .client
+        .as_deref()
+        .unwrap_or("a client");
+    Some(Finding::warn(
+        format!(
+            "{client} sends what this proxy has never seen: {}{}",
+            named.join(", "),
+            if health.unknown_features.len() > 8 { ", …" } else { "" }
+        ),
+        "Anthropic gets it unchanged and other targets go without it; a newer PAI Orchestrator may know it",
+    ))
 }
 
 fn claude_code(config: &Config, settings: Option<&Path>) -> Vec<Finding> {

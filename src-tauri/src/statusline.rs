@@ -168,11 +168,16 @@ fn route_part(route: &SessionRoute) -> String {
             passed.join(", ")
         )
     };
-    match &route.model_change {
-        // The user's model changed: that is what they need to see.
-        Some(change) => format!("{line} · {change}"),
-        None => line,
+    // A changed model, or a Claude-only request answered elsewhere: the user sees it.
+    let mut line = line;
+    if let Some(change) = &route.model_change {
+        line = format!("{line} · {change}");
     }
+    if let Some(degraded) = &route.degraded {
+        let what = degraded.split(';').next().unwrap_or(degraded);
+        line = format!("{line} · {what}");
+    }
+    line
 }
 
 #[cfg(test)]
@@ -221,6 +226,7 @@ mod tests {
             model_change: Some(
                 "Opus 5.5 → Sonnet 5.5: Opus week cap reached, resets Tue 14:00".to_owned(),
             ),
+            degraded: None,
             at: chrono::Utc::now(),
         };
         assert_eq!(

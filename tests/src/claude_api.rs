@@ -39,10 +39,16 @@ pub const MODELS: [&str; 8] = [
 pub struct Knobs {
     /// Model families whose week is used up: requests for them get a 429 naming it.
     pub capped: Arc<Mutex<HashSet<String>>>,
+    /// The 5-hour window is used up: every request gets a 429.
+    pub out_of_quota: Arc<std::sync::atomic::AtomicBool>,
     signed: Arc<AtomicU64>,
 }
 
 impl Knobs {
+    pub fn run_out(&self) {
+        self.out_of_quota.store(true, Ordering::SeqCst);
+    }
+
     pub fn cap(&self, family: &str) {
         self.capped.lock().unwrap().insert(family.to_owned());
     }
@@ -117,6 +123,37 @@ fn answer(request: &Recorded, knobs: &Knobs) -> Reply {
     }
     if let Some(refused) = refuse(&body, &model) {
         return refused;
+    }
+    if knobs.out_of_quota.load(Ordering::SeqCst) {
+        let reset = (chrono::Utc::now() + chrono::Duration::hours(2))
+            .timestamp()
+            .to_string();
+        return error(
+            429,
+            "rate_limit_error",
+            "This request would exceed your account's rate limit.",
+        )
+        .with_headers(vec![
+            ("retry-after".into(), "7200".into()),
+            (
+                "anthropic-ratelimit-unified-status".into(),
+                "rejected".into(),
+            ),
+            (
+                "anthropic-ratelimit-unified-5h-status".into(),
+                "rejected".into(),
+            ),
+            (
+                "anthropic-ratelimit-unified-5h-utilization".into(),
+                "1.0".into(),
+            ),
+            (
+                "anthropic-ratelimit-unified-representative-claim".into(),
+                "five_hour".into(),
+            ),
+            ("anthropic-ratelimit-unified-reset".into(), reset.clone()),
+            ("anthropic-ratelimit-unified-5h-reset".into(), reset),
+        ]);
     }
     let family = model.split('-').nth(1).unwrap_or("").to_owned();
     if knobs.capped.lock().unwrap().contains(&family) {

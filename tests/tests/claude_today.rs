@@ -287,3 +287,84 @@ async fn claude_code_itself_works_through_the_default_tiers() {
         "Claude Code's default model, as it asked"
     );
 }
+
+#[tokio::test]
+async fn what_claude_code_sends_that_is_new_goes_to_anthropic_unchanged_and_is_reported() {
+    let rig = rig().await;
+    rig.state(10, "normal").await;
+    assert_eq!(rig.proxy.health().await["unknown_features"], json!([]));
+    let mut body = main_loop("claude-opus-5-5", "say hi");
+    body["stream"] = json!(false);
+    body["memory_palace"] = json!({"rooms": 3});
+    let response = client()
+        .post(rig.proxy.url("/v1/messages?beta=true"))
+        .header("x-api-key", "sk-ant-test")
+        .header("user-agent", "claude-cli/2.1.400 (external, cli)")
+        .header(
+            "anthropic-beta",
+            "claude-code-20250219,time-travel-2027-01-01",
+        )
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let sent = rig.claude.messages().pop().unwrap();
+    assert_eq!(
+        sent.json()["memory_palace"],
+        json!({"rooms": 3}),
+        "Anthropic gets it unchanged"
+    );
+    assert_eq!(
+        sent.header("anthropic-beta"),
+        Some("claude-code-20250219,time-travel-2027-01-01")
+    );
+    let unknown = rig.proxy.health().await["unknown_features"].clone();
+    let named: Vec<String> = unknown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["kind"].as_str().unwrap(),
+                f["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        ["field memory_palace", "beta time-travel-2027-01-01"]
+    );
+    assert_eq!(unknown[0]["client"], "claude-cli/2.1.400 (external, cli)");
+}
+
+#[tokio::test]
+async fn with_claude_out_of_reach_a_web_search_is_answered_without_it_and_says_so() {
+    let rig = rig().await;
+    rig.state(10, "normal").await;
+    rig.claude.knobs.run_out();
+    let mut body = fixture("websearch");
+    body["stream"] = json!(false);
+    body["metadata"] = json!({});
+    let (status, headers, text) = rig.send(&body).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["x-pai-route"], "local");
+    let degraded = headers["x-pai-degraded"].to_str().unwrap();
+    assert!(
+        degraded.starts_with("a server tool only Anthropic runs"),
+        "{degraded}"
+    );
+    assert!(degraded.contains("429"), "and why: {degraded}");
+    let adjusted = headers["x-pai-adjusted"].to_str().unwrap();
+    assert!(
+        adjusted.contains("web_search_20250305 omitted"),
+        "{adjusted}"
+    );
+    let sent = rig.local.requests().pop().unwrap().json();
+    assert!(
+        sent.get("tools")
+            .is_none_or(|t| t.as_array().unwrap().is_empty()),
+        "{sent}"
+    );
+}

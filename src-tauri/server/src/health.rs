@@ -34,6 +34,10 @@ pub struct HealthResponse {
     /// What does not work, in words (the proxy serves without it); empty when all is well.
     #[serde(default)]
     pub degraded: Vec<String>,
+    /// What clients sent that the proxy has never seen (a field, block, tool type, beta):
+    /// passed to Anthropic unchanged, kept from other targets.
+    #[serde(default)]
+    pub unknown_features: Vec<pai_core::pipeline::drift::UnknownFeature>,
     /// With `?session=ID`: where that Claude Code session's latest request went.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionRoute>,
@@ -121,6 +125,7 @@ pub async fn health(
             .metrics()
             .num_alive_tasks(),
         degraded: state.degraded.clone(),
+        unknown_features: state.core.drift.unknown(),
         session: query.session.and_then(|id| state.core.sessions.get(&id)),
     })
 }

@@ -49,6 +49,8 @@ pub struct Shared {
     pub signatures: crate::providers::Signatures,
     /// The models Anthropic serves now (tiers resolve to the newest of their family).
     pub models: crate::providers::claude::Catalog,
+    /// What clients sent that the proxy has never seen.
+    pub drift: super::drift::Drift,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
     applied: watch::Sender<u64>,
 }
@@ -133,6 +135,7 @@ impl Core {
             sessions: Sessions::default(),
             signatures: crate::providers::Signatures::default(),
             models: crate::providers::claude::Catalog::default(),
+            drift: super::drift::Drift::default(),
             applied: watch::channel(0).0,
         }))
     }

@@ -16,6 +16,7 @@ mod coalesce;
 mod commit;
 mod core;
 mod deliver;
+pub mod drift;
 pub mod jobs;
 mod prepare;
 pub mod sessions;
@@ -92,6 +93,10 @@ impl Answer {
 /// the wait ends.
 pub async fn run(prepared: Arc<Prepared>) -> Answer {
     catalog::refresh(&prepared.core, &prepared.headers);
+    prepared
+        .core
+        .drift
+        .check(prepared.body.bytes(), &prepared.headers);
     if prepared.coalescable() {
         return coalesce::coalesced(prepared).await;
     }

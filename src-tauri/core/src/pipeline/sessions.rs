@@ -38,6 +38,9 @@ pub struct SessionRoute {
     /// A Claude model other than the client's, and why ("Opus 5.5 → Sonnet 5.5: …").
     #[serde(default)]
     pub model_change: Option<String>,
+    /// What the answer went without (a Claude-only request answered elsewhere).
+    #[serde(default)]
+    pub degraded: Option<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -96,6 +99,7 @@ mod tests {
             quota_state: "normal".to_owned(),
             passed_over: vec!["claude:opus: Opus week cap reached".to_owned()],
             model_change: None,
+            degraded: None,
             at: DateTime::from_timestamp(at, 0).unwrap_or_default(),
         }
     }

@@ -447,11 +447,24 @@ impl Prepared {
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
                         core.outcomes.success(decision.complexity, name, latency);
                         let passed_over = trail.before(candidate.position);
-                        self.remember_route(decision, candidate, &passed_over);
+                        let anthropic = provider.observe(answer.status).carries_quota;
+                        // Answered without what only Claude does: said, never silent.
+                        let degraded = self.needs.claude_only.filter(|_| !anthropic).map(|why| {
+                            format!(
+                                "{} is not available on {}; Claude was passed over: {}",
+                                why.describe(),
+                                candidate.target,
+                                passed_over.join("; ")
+                            )
+                        });
+                        self.remember_route(decision, candidate, &passed_over, degraded.clone());
                         answer.target = Some(candidate.target.clone());
                         self.add_headers_of(decision, &mut answer, Some(&candidate.target));
                         add_skipped_header(&mut answer, &passed_over);
                         add_model_headers(&mut answer, candidate);
+                        if let Some(value) = degraded.and_then(|d| header_text(&[d])) {
+                            answer.headers.insert("x-pai-degraded", value);
+                        }
                         return Walked::Answered(answer);
                     }
                     Tried::Unfit(error) => {
@@ -562,7 +575,13 @@ impl Prepared {
     }
 
     /// The route the tray and this session's status line show.
-    fn remember_route(&self, decision: &Decision, candidate: &Candidate, passed_over: &[String]) {
+    fn remember_route(
+        &self,
+        decision: &Decision,
+        candidate: &Candidate,
+        passed_over: &[String],
+        degraded: Option<String>,
+    ) {
         let target = candidate.target.as_str();
         let core = &self.core;
         if self.priority != Priority::Batch {
@@ -578,6 +597,7 @@ impl Prepared {
                     quota_state: decision.quota_state.name().to_owned(),
                     passed_over: passed_over.to_vec(),
                     model_change: candidate.model_change.clone(),
+                    degraded,
                     at: Utc::now(),
                 },
             );
