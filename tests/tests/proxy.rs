@@ -74,14 +74,15 @@ async fn stream_passes_through_byte_exact() {
     assert_eq!(logged.len(), 1);
     let row = &logged[0];
     assert_eq!(row.model.as_deref(), Some("claude-sonnet-5"));
-    assert_eq!(row.target.as_deref(), Some("claude:sonnet"));
-    assert_eq!(row.complexity.as_deref(), Some("medium"));
+    // "say hi" is simple work: the Haiku tier, which keeps the client's higher model.
+    assert_eq!(row.target.as_deref(), Some("claude:haiku"));
+    assert_eq!(row.complexity.as_deref(), Some("simple"));
     assert_eq!(row.quota_state.as_deref(), Some("unknown"));
     assert!(row
         .route_reason
         .as_deref()
         .unwrap()
-        .ends_with("-> claude:sonnet"));
+        .ends_with("-> claude:haiku"));
     assert_eq!(row.status, Some(200));
     assert_eq!(row.outcome, "ok");
     assert!(row.stream);
@@ -561,5 +562,5 @@ async fn a_stream_broken_by_the_upstream_ends_with_an_error_event() {
         .await
         .unwrap();
     assert!(text.starts_with("event: message_start"), "{text}");
-    assert!(text.contains("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"provider claude:sonnet broke off the stream\"}}"), "{text}");
+    assert!(text.contains("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"provider claude:haiku broke off the stream\"}}"), "{text}");
 }

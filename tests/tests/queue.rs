@@ -268,11 +268,11 @@ async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
     let rig = rig(claude, |c| c).await;
     let mut tasks = Vec::new();
     for n in 0..20 {
-        // Alternate background (haiku: simple) and interactive (sonnet: medium) work.
+        // Alternate background (simple) and interactive (medium) work.
         let (model, name) = if n % 2 == 0 {
-            ("claude-haiku-4-5-20251001", format!("bg-{n:02}"))
+            ("claude-haiku-4-5-20251001", format!("summarize bg-{n:02}"))
         } else {
-            ("claude-sonnet-5", format!("ia-{n:02}"))
+            ("claude-sonnet-5", format!("fix ia-{n:02}"))
         };
         let send = request(&rig.proxy, model, &name, true).send();
         tasks.push(tokio::spawn(async move {
@@ -309,8 +309,12 @@ async fn released_requests_leave_by_priority_then_arrival_within_the_limit() {
     let order = order.lock().unwrap().clone();
     let expected: Vec<String> = (0..20)
         .filter(|n| n % 2 == 1)
-        .map(|n| format!("ia-{n:02}"))
-        .chain((0..20).filter(|n| n % 2 == 0).map(|n| format!("bg-{n:02}")))
+        .map(|n| format!("fix ia-{n:02}"))
+        .chain(
+            (0..20)
+                .filter(|n| n % 2 == 0)
+                .map(|n| format!("summarize bg-{n:02}")),
+        )
         .collect();
     // The first two slots go to whoever the recovery reaches first; after them, the
     // gate's order holds for everyone else.

@@ -676,11 +676,11 @@ fn translate_bench(quick: bool) -> Row {
 }
 
 fn classify_bench(quick: bool) {
-    use pai_core::classify::{classify, RequestFacts};
+    use pai_core::classify::{Classifier, RequestFacts};
     use pai_core::config::ClassifyRules;
     use pai_core::wire::summary::MessagesSummary;
     let text = claude_code_sized().to_string();
-    let rules = ClassifyRules::default();
+    let classifier = Classifier::new(&ClassifyRules::default());
     let n = if quick { 200 } else { 2000 };
     let start = Instant::now();
     for _ in 0..n {
@@ -692,7 +692,7 @@ fn classify_bench(quick: bool) {
     let start = Instant::now();
     for _ in 0..n {
         let facts = RequestFacts::from_summary(&summary, text.len());
-        std::hint::black_box(classify(&facts, None, &rules));
+        std::hint::black_box(classifier.classify(&facts, None));
     }
     let classify_time = start.elapsed();
     println!("Classification ({} bytes)", text.len());

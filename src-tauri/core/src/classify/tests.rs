@@ -8,14 +8,18 @@ fn facts(body: &str) -> RequestFacts {
     )
 }
 
+fn classifier() -> Classifier {
+    Classifier::new(&ClassifyRules::default())
+}
+
 fn class(body: &str) -> Classification {
-    classify(&facts(body), None, &ClassifyRules::default())
+    classifier().classify(&facts(body), None)
 }
 
 #[test]
 fn explicit_header_wins() {
     let body = r#"{"model":"claude-opus-4-8","messages":[{"role":"user","content":"design the architecture"}]}"#;
-    let c = classify(&facts(body), Some("simple"), &ClassifyRules::default());
+    let c = classifier().classify(&facts(body), Some("simple"));
     assert_eq!(c.complexity, Complexity::Simple);
     assert_eq!(c.reason, "x-pai-complexity: simple");
 }
@@ -65,7 +69,14 @@ fn the_reason_names_the_signals() {
     );
     assert_eq!(
         c.reason,
-        "opus requested + small input + 'architecture' in prompt"
+        "'design': complex work + opus asked (weak): complex"
+    );
+    let c = class(
+        r#"{"model":"claude-opus-5-5","messages":[{"role":"user","content":"summarize src/main.rs"}]}"#,
+    );
+    assert_eq!(
+        c.reason,
+        "'summarize': simple work + opus asked (weak): simple"
     );
 }
 

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::{BroadcastStream, WatchStream};
 
 use super::sessions::Sessions;
 use super::Coalescer;
+use crate::classify::Classifier;
 use crate::config::Config;
 use crate::providers::{Health, HealthBoard, Loads, Providers};
 use crate::queue::Queue;
@@ -30,6 +31,8 @@ pub struct Core(Arc<Shared>);
 /// What the core is made of, shared by every clone of [`Core`].
 pub struct Shared {
     config: ArcSwap<Config>,
+    /// The config's classification rules, compiled.
+    classifier: ArcSwap<Classifier>,
     pub http: crate::net::Http,
     pub recorder: Recorder,
     pub health: HealthBoard,
@@ -120,6 +123,7 @@ impl Core {
         } = parts;
         let providers = Providers::from_config(&config, &health);
         Core(Arc::new(Shared {
+            classifier: ArcSwap::from_pointee(Classifier::new(&config.classify)),
             config: ArcSwap::from_pointee(config),
             http,
             recorder,
@@ -184,6 +188,11 @@ impl Core {
         self.config.load_full()
     }
 
+    /// The classification rules in force now, compiled.
+    pub fn classifier(&self) -> Arc<Classifier> {
+        self.classifier.load_full()
+    }
+
     /// Applies a new config at once: providers rebuilt, quota thresholds and sources
     /// updated. The listen address stays the one in force (a new one needs a restart).
     pub fn apply_config(&self, mut config: Config) {
@@ -191,6 +200,8 @@ impl Core {
         self.quota.reconfigure(&config.quota);
         self.providers
             .store(Arc::new(Providers::from_config(&config, &self.health)));
+        self.classifier
+            .store(Arc::new(Classifier::new(&config.classify)));
         self.config.store(Arc::new(config));
         self.applied.send_modify(|n| *n += 1);
         tracing::info!("config applied");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 
-use crate::classify::{self, Classification, RequestFacts};
+use crate::classify::{Classification, RequestFacts};
 use crate::pipeline::Core;
 use crate::queue::Priority;
 use crate::router::{self, ClaudeOnly, Decision, Mode, Needs, Situation};
@@ -74,7 +74,7 @@ impl Prepared {
                 reason: "paused: not classified".to_owned(),
             }
         } else {
-            classify::classify(&facts, explicit, &config.classify)
+            core.classifier().classify(&facts, explicit)
         };
         let needs = Needs {
             input_tokens: facts.input_tokens,

@@ -41,6 +41,9 @@ pub struct MessagesSummary<'a> {
     /// Anthropic's code-execution container.
     #[serde(borrow, default)]
     pub container: Option<&'a RawValue>,
+    /// Effort and the answer's format (a JSON schema for Claude Code's title chore).
+    #[serde(borrow, default)]
+    pub output_config: Option<&'a RawValue>,
 }
 
 impl<'a> MessagesSummary<'a> {
