@@ -344,7 +344,8 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
         .await
         .unwrap();
     assert_eq!(first["content"][0]["type"], "tool_use");
-    // Turn 2 back on Claude, thinking still on, with the local model's turn in history.
+    // The next prompt back on Claude, thinking still on, with the local model's tool loop
+    // in history (a tool result alone would continue on the model that asked for it).
     rig.proxy.set_mode("auto").await;
     let response = client()
         .post(rig.proxy.url("/v1/messages"))
@@ -354,7 +355,9 @@ async fn a_conversation_moves_from_a_local_model_back_to_claude_with_thinking_on
             "messages": [
                 {"role": "user", "content": "run the marker"},
                 {"role": "assistant", "content": first["content"]},
-                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first["content"][0]["id"], "content": "pai-local-ok"}]}
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": first["content"][0]["id"], "content": "pai-local-ok"}]},
+                {"role": "assistant", "content": [{"type": "text", "text": "The marker ran."}]},
+                {"role": "user", "content": "now what does the output mean?"}
             ]}))
         .send()
         .await

@@ -60,6 +60,8 @@ pub struct RequestFacts {
     pub tools: usize,
     /// The last user turn carries tool results: the agent is mid-loop.
     pub in_tool_loop: bool,
+    /// The tool calls those results answer (their `tool_use_id`s).
+    pub answered_tool_calls: Vec<String>,
     /// The latest human prompt, lower-cased, without Claude Code's reminders.
     pub latest_user_text: String,
     /// Its length before it was cut to what is read.
@@ -91,6 +93,14 @@ struct Block<'a> {
     kind: &'a str,
     #[serde(default)]
     text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ToolResult {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    tool_use_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +141,14 @@ impl RequestFacts {
         let thinking = thinking.is_some_and(|t| matches!(t.kind.as_str(), "enabled" | "adaptive"));
         let last_user = messages.iter().rev().find(|m| m.role == "user");
         let in_tool_loop = last_user.is_some_and(|m| m.content.get().contains("\"tool_result\""));
+        let answered_tool_calls = last_user
+            .filter(|_| in_tool_loop)
+            .and_then(|m| serde_json::from_str::<Vec<ToolResult>>(m.content.get()).ok())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|b| b.kind == "tool_result")
+            .filter_map(|b| b.tool_use_id)
+            .collect();
         let has_images = messages
             .iter()
             .any(|m| m.role == "user" && m.content.get().contains("\"image\""));
@@ -189,6 +207,7 @@ impl RequestFacts {
             input_tokens: (body_len as f64 / 3.5) as u64,
             tools,
             in_tool_loop,
+            answered_tool_calls,
             latest_user_text,
             prompt_chars,
             side,

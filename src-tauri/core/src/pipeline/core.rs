@@ -54,6 +54,8 @@ pub struct Shared {
     pub models: crate::providers::claude::Catalog,
     /// What clients sent that the proxy has never seen.
     pub drift: super::drift::Drift,
+    /// Which target issued which tool call (a tool loop continues there).
+    pub tool_calls: super::sessions::ToolCalls,
     /// Counts config changes applied, so whoever shows the config knows to read it again.
     applied: watch::Sender<u64>,
 }
@@ -140,6 +142,7 @@ impl Core {
             signatures: crate::providers::Signatures::default(),
             models: crate::providers::claude::Catalog::default(),
             drift: super::drift::Drift::default(),
+            tool_calls: super::sessions::ToolCalls::default(),
             applied: watch::channel(0).0,
         }))
     }

@@ -7,10 +7,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::HeaderMap;
 
+use super::sessions::Sessions;
 use crate::classify::{Classification, RequestFacts};
 use crate::pipeline::Core;
 use crate::queue::Priority;
-use crate::router::{self, ClaudeOnly, Decision, Mode, Needs, Situation};
+use crate::router::{self, ClaudeOnly, Decision, Issuer, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 use crate::types::Complexity;
 use crate::wire::body::MessagesBody;
@@ -39,6 +40,8 @@ pub struct Prepared {
     pub(super) path_and_query: String,
     pub input_tokens: u64,
     pub(super) needs: Needs,
+    /// A tool loop: the target that issued the tool calls this request answers.
+    pub(super) continues_on: Option<Issuer>,
     pub stream: bool,
     pub(super) is_count: bool,
     pub(super) mode: Mode,
@@ -74,8 +77,18 @@ impl Prepared {
                 reason: "paused: not classified".to_owned(),
             }
         } else {
-            core.classifier().classify(&facts, explicit)
+            let fresh = core.classifier().classify(&facts, explicit);
+            // A session's work keeps its class against noise (side requests and an
+            // explicit class are what they say).
+            match Sessions::id(&headers).filter(|_| explicit.is_none() && facts.side.is_none()) {
+                Some(session) if !is_count => core.sessions.steady(session, fresh),
+                _ => fresh,
+            }
         };
+        let continues_on = facts
+            .answered_tool_calls
+            .iter()
+            .find_map(|id| core.tool_calls.issuer(id));
         let needs = Needs {
             input_tokens: facts.input_tokens,
             tools: facts.tools > 0,
@@ -93,6 +106,7 @@ impl Prepared {
                 health: &core.health,
                 outcomes: &core.outcomes,
                 models: &core.models,
+                continues_on: continues_on.as_ref(),
             },
             &classification,
             summary.model(),
@@ -113,6 +127,7 @@ impl Prepared {
             stream: summary.is_stream() && !is_count,
             input_tokens: facts.input_tokens,
             needs,
+            continues_on,
             body: MessagesBody::new(body.clone(), &summary),
             headers,
             path_and_query,

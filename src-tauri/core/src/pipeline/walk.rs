@@ -14,15 +14,14 @@ use super::commit::{commit, Committed};
 use super::prepare::{Origin, Prepared};
 use super::sessions::{SessionRoute, Sessions};
 use super::{Answer, AnswerBody};
-use crate::providers::claude::StreamSignatures;
 use crate::providers::{
-    AnyProvider, BodyStream, MessagesRequest, Outgoing, Provider, ProviderError, Reading,
-    Signatures, Upstream,
+    AnyProvider, BodyStream, MessagesRequest, Outgoing, Provider, ProviderError, Reading, Upstream,
 };
 use crate::queue::backoff::{self, jitter};
 use crate::queue::{Permit, Priority, Released};
-use crate::router::{self, Candidate, Decision, Mode, Situation};
+use crate::router::{self, Candidate, Decision, Issuer, Mode, Situation};
 use crate::types::QuotaState;
+use crate::wire::trace;
 use crate::wire::ApiError;
 
 /// What a `queue` target does with this request now.
@@ -228,6 +227,7 @@ impl Prepared {
                 health: &self.core.health,
                 outcomes: &self.core.outcomes,
                 models: &self.core.models,
+                continues_on: self.continues_on.as_ref(),
             },
             &self.classification,
             self.requested_model.as_deref(),
@@ -441,7 +441,7 @@ impl Prepared {
                 };
                 let started = Instant::now();
                 sent += 1;
-                match self.try_target(provider, &candidate.model).await {
+                match self.try_target(provider, candidate).await {
                     Tried::Answered(mut answer) => {
                         admission.succeeded();
                         let latency = started.elapsed().as_secs_f64() * 1000.0;
@@ -457,7 +457,13 @@ impl Prepared {
                                 passed_over.join("; ")
                             )
                         });
-                        self.remember_route(decision, candidate, &passed_over, degraded.clone());
+                        self.remember_route(
+                            decision,
+                            candidate,
+                            &passed_over,
+                            degraded.clone(),
+                            anthropic,
+                        );
                         answer.target = Some(candidate.target.clone());
                         self.add_headers_of(decision, &mut answer, Some(&candidate.target));
                         add_skipped_header(&mut answer, &passed_over);
@@ -581,6 +587,7 @@ impl Prepared {
         candidate: &Candidate,
         passed_over: &[String],
         degraded: Option<String>,
+        on_claude: bool,
     ) {
         let target = candidate.target.as_str();
         let core = &self.core;
@@ -600,6 +607,7 @@ impl Prepared {
                     degraded,
                     at: Utc::now(),
                 },
+                on_claude,
             );
         }
     }
@@ -618,7 +626,8 @@ impl Prepared {
     }
 
     /// Sends to one target and commits what it answers (or says why not).
-    async fn try_target(&self, provider: &AnyProvider, model: &str) -> Tried {
+    async fn try_target(&self, provider: &AnyProvider, candidate: &Candidate) -> Tried {
+        let model = candidate.model.as_str();
         let (upstream, permit, reading, changes) = match self.attempt(provider, model).await {
             Ok(sent) => sent,
             Err(error) if error.is_provider_fault() => return Tried::Failed(error),
@@ -652,25 +661,37 @@ impl Prepared {
             }),
         };
         if let Tried::Answered(answer) = &mut tried {
-            if reading.signs_thinking && status.is_success() {
-                self.remember_signatures(answer, model);
+            if status.is_success() && !self.is_count {
+                self.remember_answer(answer, reading, provider.name(), candidate);
             }
             add_adjusted_header(answer, &changes);
         }
         tried
     }
 
-    /// The thinking blocks of a Claude answer, remembered as signed by `model` — as the
-    /// stream passes, or from the whole body.
-    fn remember_signatures(&self, answer: &mut Answer, model: &str) {
-        let signatures = self.core.signatures.clone();
+    /// What the answer carries, remembered once it has passed: its tool calls, as
+    /// issued by this target (the next request answers them and continues here), and —
+    /// from Anthropic — its thinking blocks, as signed by `model`.
+    fn remember_answer(
+        &self,
+        answer: &mut Answer,
+        reading: Reading,
+        provider: &str,
+        candidate: &Candidate,
+    ) {
+        let memory = Memory {
+            core: self.core.clone(),
+            signer: reading.signs_thinking.then(|| candidate.model.clone()),
+            issuer: Issuer {
+                target: candidate.target.clone(),
+                provider: provider.to_owned(),
+                model: candidate.model.clone(),
+            },
+        };
         match std::mem::replace(&mut answer.body, AnswerBody::Full(Default::default())) {
-            AnswerBody::Events(inner) => {
-                answer.body =
-                    AnswerBody::Events(signed_stream(inner, signatures, model.to_owned()));
-            }
+            AnswerBody::Events(inner) => answer.body = AnswerBody::Events(traced(inner, memory)),
             AnswerBody::Full(bytes) => {
-                signatures.record_message(model, &bytes);
+                memory.keep(trace::of_message(&bytes));
                 answer.body = AnswerBody::Full(bytes);
             }
             raw => answer.body = raw,
@@ -726,19 +747,39 @@ impl Prepared {
     }
 }
 
-/// A Claude stream, passed on chunk by chunk, its thinking signatures remembered when it
-/// ends.
-fn signed_stream(inner: BodyStream, signatures: Signatures, model: String) -> BodyStream {
+/// Where an answer's traces are kept.
+struct Memory {
+    core: super::Core,
+    /// The model that signed its thinking blocks (Anthropic's answers only).
+    signer: Option<String>,
+    issuer: Issuer,
+}
+
+impl Memory {
+    fn keep(&self, carried: trace::Carried) {
+        if let Some(model) = &self.signer {
+            for signature in &carried.signatures {
+                self.core.signatures.record(model, signature);
+            }
+        }
+        self.core
+            .tool_calls
+            .record(&self.issuer, &carried.tool_calls);
+    }
+}
+
+/// A stream, passed on chunk by chunk, what it carried remembered when it ends.
+fn traced(inner: BodyStream, memory: Memory) -> BodyStream {
     let stream = async_stream::stream! {
         let mut inner = inner;
-        let mut tap = StreamSignatures::default();
+        let mut trace = trace::Trace::default();
         while let Some(chunk) = futures_util::StreamExt::next(&mut inner).await {
             if let Ok(bytes) = &chunk {
-                tap.feed(bytes);
+                trace.feed(bytes);
             }
             yield chunk;
         }
-        tap.record(&signatures, &model);
+        memory.keep(trace.carried());
     };
     Box::pin(stream)
 }

@@ -25,6 +25,14 @@ use crate::quota::QuotaSnapshot;
 pub use crate::types::ClaudeOnly;
 use crate::types::{Complexity, QuotaLevel, QuotaState};
 
+/// Where a tool call came from: the target, and the provider and model that answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Issuer {
+    pub target: String,
+    pub provider: String,
+    pub model: String,
+}
+
 /// How a Claude target left out for a 429 that holds begins its reason.
 pub const RATE_LIMITED: &str = "Claude refused every model (429)";
 
@@ -96,6 +104,8 @@ pub struct Situation<'a> {
     pub outcomes: &'a Outcomes,
     /// The models Anthropic serves now.
     pub models: &'a Catalog,
+    /// A tool loop: the target that issued the tool calls this request answers.
+    pub continues_on: Option<&'a Issuer>,
 }
 
 pub fn plan(
@@ -111,6 +121,7 @@ pub fn plan(
         health,
         outcomes,
         models,
+        continues_on,
     } = situation;
     let requested = requested_model.unwrap_or("");
     let mut level = quota.state.level();
@@ -170,6 +181,23 @@ pub fn plan(
         }
     };
 
+    // A tool loop continues on the target that issued its tool calls, as long as that
+    // target can take it: switching mid-loop costs both prompt caches and hands the
+    // tool results to a model that did not ask for them.
+    let targets = match continues_on.filter(|_| mode == Mode::Auto) {
+        Some(issuer) => {
+            notes.push(format!("tool loop: continues on {}", issuer.target));
+            let (first, rest): (Vec<Target>, Vec<Target>) = targets
+                .into_iter()
+                .partition(|t| t.to_string() == issuer.target);
+            let first = first
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| issuer_target(config, issuer));
+            std::iter::once(first).chain(rest).collect()
+        }
+        None => targets,
+    };
     let targets = match needs.claude_only {
         Some(why) if mode == Mode::Auto => {
             notes.push(format!("Claude's alone: {}", why.describe()));
@@ -332,6 +360,27 @@ pub fn is_local(provider: &ProviderConfig) -> bool {
             .base_url
             .host_str()
             .is_some_and(crate::config::is_loopback_host)
+}
+
+/// The target an issuer's label names (`claude:sonnet`, `lmstudio`), as the config would
+/// have written it: its tier, the provider alone, or else the exact model it used.
+fn issuer_target(config: &Config, issuer: &Issuer) -> Target {
+    let provider = issuer.provider.clone();
+    let model = match issuer.target.split_once(':') {
+        Some((_, tier))
+            if config
+                .provider(&provider)
+                .is_some_and(|p| p.tiers.contains_key(tier)) =>
+        {
+            ModelChoice::Tier {
+                tier: tier.to_owned(),
+                model: issuer.model.clone(),
+            }
+        }
+        None if issuer.target == provider => ModelChoice::Requested,
+        _ => ModelChoice::Model(issuer.model.clone()),
+    };
+    Target::Provider { provider, model }
 }
 
 /// A Claude-only request's targets: Claude first, and the cell's other targets after, to

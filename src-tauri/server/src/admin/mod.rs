@@ -242,9 +242,14 @@ async fn stats(State(state): State<ProxyState>) -> Result<Json<Value>, HttpError
         .read_db(pai_core::store::stats_by_class_and_target)
         .await
         .map_err(ApiError::bad_gateway)?;
-    Ok(Json(
-        json!({"by_class_and_target": by_class, "live": state.core.outcomes.rows()}),
-    ))
+    let sessions = state.core.sessions.stats();
+    let switches: u64 = sessions.iter().map(|s| s.switches).sum();
+    Ok(Json(json!({
+        "by_class_and_target": by_class,
+        "live": state.core.outcomes.rows(),
+        "sessions": sessions,
+        "switches": switches,
+    })))
 }
 
 #[derive(Deserialize)]
@@ -339,6 +344,7 @@ async fn route_replay(
                 health: &state.core.health,
                 outcomes: &state.core.outcomes,
                 models: &state.core.models,
+                continues_on: None,
             },
             &classification,
             row.model.as_deref(),

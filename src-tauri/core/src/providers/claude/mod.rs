@@ -19,7 +19,7 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 pub use catalog::Catalog;
-pub use signatures::{Signatures, StreamSignatures};
+pub use signatures::Signatures;
 
 use super::Shaped;
 use crate::wire::body::MessagesBody;

@@ -54,94 +54,6 @@ impl Signatures {
         let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
         known.signer.get(&key(signature)).cloned()
     }
-
-    /// Every signature in a whole Messages answer (`content[]` thinking blocks).
-    pub fn record_message(&self, model: &str, message: &[u8]) {
-        #[derive(serde::Deserialize)]
-        struct Message<'a> {
-            #[serde(borrow, default)]
-            content: Vec<Block<'a>>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Block<'a> {
-            #[serde(borrow, default)]
-            signature: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            data: Option<std::borrow::Cow<'a, str>>,
-            #[serde(rename = "type", borrow, default)]
-            kind: std::borrow::Cow<'a, str>,
-        }
-        let Ok(message) = serde_json::from_slice::<Message<'_>>(message) else {
-            return;
-        };
-        for block in message.content {
-            match block.kind.as_ref() {
-                "thinking" => self.record(model, block.signature.as_deref().unwrap_or("")),
-                "redacted_thinking" => self.record(model, block.data.as_deref().unwrap_or("")),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Collects the signatures of a Messages event stream as it passes: `signature_delta`s
-/// (concatenated per block) and `redacted_thinking` blocks' data.
-#[derive(Default)]
-pub struct StreamSignatures {
-    lines: crate::wire::sse::Lines,
-    by_block: HashMap<u64, String>,
-}
-
-impl StreamSignatures {
-    pub fn feed(&mut self, chunk: &[u8]) {
-        let mut lines = std::mem::take(&mut self.lines);
-        lines.feed(chunk, |line| self.line(line));
-        self.lines = lines;
-    }
-
-    fn line(&mut self, line: &[u8]) {
-        let Some((b"data", data)) = crate::wire::sse::field(line) else {
-            return;
-        };
-        let has = |needle: &[u8]| data.windows(needle.len()).any(|w| w == needle);
-        if has(b"\"signature_delta\"") {
-            #[derive(serde::Deserialize)]
-            struct Delta {
-                index: u64,
-                delta: Signed,
-            }
-            #[derive(serde::Deserialize)]
-            struct Signed {
-                signature: String,
-            }
-            if let Ok(delta) = serde_json::from_slice::<Delta>(data) {
-                self.by_block
-                    .entry(delta.index)
-                    .or_default()
-                    .push_str(&delta.delta.signature);
-            }
-        } else if has(b"\"redacted_thinking\"") {
-            #[derive(serde::Deserialize)]
-            struct Start {
-                index: u64,
-                content_block: Redacted,
-            }
-            #[derive(serde::Deserialize)]
-            struct Redacted {
-                data: String,
-            }
-            if let Ok(start) = serde_json::from_slice::<Start>(data) {
-                self.by_block.insert(start.index, start.content_block.data);
-            }
-        }
-    }
-
-    /// Hands what the stream carried to `signatures`, as signed by `model`.
-    pub fn record(self, signatures: &Signatures, model: &str) {
-        for signature in self.by_block.values() {
-            signatures.record(model, signature);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -149,22 +61,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signatures_of_streams_and_messages_are_remembered_by_model() {
+    fn signatures_are_remembered_by_model() {
         let signatures = Signatures::default();
-        let stream = "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQB\"}}\n\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"xyz\"}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"R3d\"}}\n\n";
-        let mut tap = StreamSignatures::default();
-        for chunk in stream.as_bytes().chunks(5) {
-            tap.feed(chunk);
-        }
-        tap.record(&signatures, "claude-opus-5-5");
+        signatures.record("claude-opus-5-5", "EqQBxyz");
+        signatures.record("claude-sonnet-5-5", "S0n");
         assert_eq!(
             signatures.signer("EqQBxyz").as_deref(),
             Some("claude-opus-5-5")
-        );
-        assert_eq!(signatures.signer("R3d").as_deref(), Some("claude-opus-5-5"));
-        signatures.record_message(
-            "claude-sonnet-5-5",
-            br#"{"content":[{"type":"thinking","thinking":"","signature":"S0n"},{"type":"text","text":"hi"}]}"#,
         );
         assert_eq!(
             signatures.signer("S0n").as_deref(),
