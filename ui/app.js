@@ -273,6 +273,15 @@ async function loadProviders() {
       el("td", { textContent: q ? `${q.verdict}` : "not tested", title: q?.reason || "" }),
       el("td", {}, test, remove));
   }));
+  const stats = (await api("GET", "/api/stats")).body || {};
+  const judged = (stats.live || []).filter((row) => row.recent_judged > 0 || row.quality_demotion);
+  $("learnt").replaceChildren(...(judged.length ? judged.map((row) => el("tr", {},
+    el("td", { textContent: row.complexity }),
+    el("td", { textContent: row.provider }),
+    el("td", { textContent: row.recent_judged }),
+    el("td", { textContent: row.recent_flawed }),
+    el("td", { textContent: row.quality_demotion || "taking this work", className: row.quality_demotion ? "health-unhealthy" : "" }),
+  )) : [el("tr", {}, el("td", { colSpan: 5, className: "muted", textContent: "No answer from a local or fallback model judged yet." }))]));
 }
 
 $("provider-form").addEventListener("submit", async (e) => {
@@ -318,7 +327,7 @@ async function refresh() {
 const concerns = {
   overview: ["quota", "route", "mode", "provider", "waiting", "config"],
   routing: ["config"],
-  providers: ["provider", "loading", "config"],
+  providers: ["provider", "loading", "config", "demoted"],
   queue: ["waiting", "jobs"],
 };
 let soon = null;

@@ -5,7 +5,7 @@
 //! wobbling across a threshold does not storm: after a notification of a kind, the next
 //! waits out the debounce window, and only the latest state is told then.
 //!
-//! Imports: `config`, `quota`, `types`.
+//! Imports: `config`, `quota`, `router` (its demotions), `types`.
 
 use std::time::{Duration, Instant};
 
@@ -132,6 +132,26 @@ pub fn cap_notification(event: &CapEvent, config: &Config) -> Notification {
 }
 
 /// The queue let go of requests that waited for the quota.
+/// A target taken off a class of work for answers that did not work.
+pub fn demotion_notification(demotion: &crate::router::Demotion) -> Notification {
+    Notification {
+        kind: Kind::Provider,
+        title: format!(
+            "{} taken off {} work",
+            demotion.provider,
+            demotion.complexity.name()
+        ),
+        body: format!(
+            "{}. It is tried again at {}; until then that work goes to the next target.",
+            demotion
+                .why
+                .split_once(": ")
+                .map_or(demotion.why.as_str(), |(_, evidence)| evidence),
+            crate::quota::tracker::clock(demotion.until)
+        ),
+    }
+}
+
 pub fn released_notification(count: usize) -> Notification {
     Notification {
         kind: Kind::Queue,

@@ -27,6 +27,7 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
         let mut quota = state.core.quota.events();
         let mut caps = state.core.quota.cap_events();
         let mut health = state.core.health.events();
+        let mut demotions = state.core.outcomes.demotions();
         let window = Duration::from_secs(state.config().notifications.debounce_secs);
         let mut debouncer = Debouncer::new(window);
         let mut ticks = tokio::time::interval(Duration::from_secs(5));
@@ -54,6 +55,13 @@ pub fn start<R: Runtime>(app: AppHandle<R>, state: ProxyState) {
                         };
                         debouncer.other(Notification { kind: Kind::Provider, title, body }, now).into_iter().collect()
                     }
+                    _ => Vec::new(),
+                },
+                event = demotions.recv() => match event {
+                    Ok(demotion) if settings.providers => debouncer
+                        .other(pai_core::notify::demotion_notification(&demotion), now)
+                        .into_iter()
+                        .collect(),
                     _ => Vec::new(),
                 },
                 changed = waiting.changed() => {

@@ -62,6 +62,11 @@ pub struct RequestFacts {
     pub in_tool_loop: bool,
     /// The tool calls those results answer (their `tool_use_id`s).
     pub answered_tool_calls: Vec<String>,
+    /// Those whose result is an error (`is_error`).
+    pub failed_tool_calls: Vec<String>,
+    /// The turn this request asks for: the conversation's length and its last message
+    /// (the same turn sent again has the same).
+    pub turn: u64,
     /// The latest human prompt, lower-cased, without Claude Code's reminders.
     pub latest_user_text: String,
     /// Its length before it was cut to what is read.
@@ -101,6 +106,8 @@ struct ToolResult {
     kind: String,
     #[serde(default)]
     tool_use_id: Option<String>,
+    #[serde(default)]
+    is_error: bool,
 }
 
 #[derive(Deserialize)]
@@ -141,14 +148,26 @@ impl RequestFacts {
         let thinking = thinking.is_some_and(|t| matches!(t.kind.as_str(), "enabled" | "adaptive"));
         let last_user = messages.iter().rev().find(|m| m.role == "user");
         let in_tool_loop = last_user.is_some_and(|m| m.content.get().contains("\"tool_result\""));
-        let answered_tool_calls = last_user
+        let results: Vec<ToolResult> = last_user
             .filter(|_| in_tool_loop)
             .and_then(|m| serde_json::from_str::<Vec<ToolResult>>(m.content.get()).ok())
             .unwrap_or_default()
             .into_iter()
             .filter(|b| b.kind == "tool_result")
-            .filter_map(|b| b.tool_use_id)
             .collect();
+        let failed_tool_calls = results
+            .iter()
+            .filter(|r| r.is_error)
+            .filter_map(|r| r.tool_use_id.clone())
+            .collect();
+        let answered_tool_calls = results.into_iter().filter_map(|r| r.tool_use_id).collect();
+        let turn = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::hash::DefaultHasher::new();
+            messages.len().hash(&mut hasher);
+            messages.last().map(|m| m.content.get()).hash(&mut hasher);
+            hasher.finish()
+        };
         let has_images = messages
             .iter()
             .any(|m| m.role == "user" && m.content.get().contains("\"image\""));
@@ -208,6 +227,8 @@ impl RequestFacts {
             tools,
             in_tool_loop,
             answered_tool_calls,
+            failed_tool_calls,
+            turn,
             latest_user_text,
             prompt_chars,
             side,

@@ -97,6 +97,10 @@ pub enum CoreEvent {
     Mode {
         mode: Mode,
     },
+    /// A target was taken off a class of work for answers that did not work.
+    Demoted {
+        demotion: crate::router::Demotion,
+    },
     /// An async job was queued, started, finished or cancelled.
     Jobs,
     /// A new config is in force.
@@ -166,6 +170,9 @@ impl Core {
             .map(|count| CoreEvent::Waiting { count });
         let modes =
             WatchStream::from_changes(self.mode.subscribe()).map(|mode| CoreEvent::Mode { mode });
+        let demotions = BroadcastStream::new(self.outcomes.demotions())
+            .filter_map(|event| async move { event.ok() })
+            .map(|demotion| CoreEvent::Demoted { demotion });
         let applied =
             WatchStream::from_changes(self.applied.subscribe()).map(|_| CoreEvent::Config);
         let jobs = match &self.jobs {
@@ -182,6 +189,7 @@ impl Core {
             loads.boxed(),
             waiting.boxed(),
             modes.boxed(),
+            demotions.boxed(),
             applied.boxed(),
         ])
     }

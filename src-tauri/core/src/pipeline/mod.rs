@@ -18,6 +18,7 @@ mod core;
 mod deliver;
 pub mod drift;
 pub mod jobs;
+mod judge;
 mod prepare;
 pub mod sessions;
 mod walk;

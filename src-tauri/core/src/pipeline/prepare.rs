@@ -10,8 +10,9 @@ use http::HeaderMap;
 use super::sessions::Sessions;
 use crate::classify::{Classification, RequestFacts};
 use crate::pipeline::Core;
+use crate::providers::Provider;
 use crate::queue::Priority;
-use crate::router::{self, ClaudeOnly, Decision, Issuer, Mode, Needs, Situation};
+use crate::router::{self, ClaudeOnly, Decision, Flaw, Issuer, Mode, Needs, Situation};
 use crate::store::RequestRecord;
 use crate::types::Complexity;
 use crate::wire::body::MessagesBody;
@@ -42,6 +43,7 @@ pub struct Prepared {
     pub(super) needs: Needs,
     /// A tool loop: the target that issued the tool calls this request answers.
     pub(super) continues_on: Option<Issuer>,
+    turn: u64,
     pub stream: bool,
     pub(super) is_count: bool,
     pub(super) mode: Mode,
@@ -89,6 +91,9 @@ impl Prepared {
             .answered_tool_calls
             .iter()
             .find_map(|id| core.tool_calls.issuer(id));
+        if !is_count {
+            judge_the_last_answer(core, &headers, &facts, classification.complexity);
+        }
         let needs = Needs {
             input_tokens: facts.input_tokens,
             tools: facts.tools > 0,
@@ -128,6 +133,7 @@ impl Prepared {
             input_tokens: facts.input_tokens,
             needs,
             continues_on,
+            turn: facts.turn,
             body: MessagesBody::new(body.clone(), &summary),
             headers,
             path_and_query,
@@ -136,6 +142,11 @@ impl Prepared {
             priority,
             origin,
         })
+    }
+
+    /// The turn this request asks for, as its session's last answered one.
+    pub(super) fn turn(&self) -> u64 {
+        self.turn
     }
 
     /// What the request log keeps of the decision.
@@ -161,5 +172,35 @@ impl Prepared {
             Origin::Client => self.core.config().queue.max_wait,
             Origin::Job { max_wait } => max_wait,
         }
+    }
+}
+
+/// What this request says of the answer before it: a tool result that is an error counts
+/// against the target that made the call; the same turn sent again within a minute
+/// against the one that answered it.
+/// Anthropic's own answers are the reference and are not judged.
+fn judge_the_last_answer(
+    core: &Core,
+    headers: &HeaderMap,
+    facts: &RequestFacts,
+    complexity: Complexity,
+) {
+    let providers = core.providers.load();
+    let judged = |provider: &str| {
+        providers
+            .get(provider)
+            .is_some_and(|p| !p.observe(http::StatusCode::OK).carries_quota)
+    };
+    let now = chrono::Utc::now();
+    for id in &facts.failed_tool_calls {
+        if let Some(issuer) = core.tool_calls.issuer(id).filter(|i| judged(&i.provider)) {
+            core.outcomes
+                .judged(complexity, &issuer.provider, Some(Flaw::ToolError), now);
+        }
+    }
+    let resent = Sessions::id(headers).and_then(|id| core.sessions.resent(id, facts.turn));
+    if let Some((class, provider)) = resent.filter(|(_, p)| judged(p)) {
+        core.outcomes
+            .judged(class, &provider, Some(Flaw::Resent), now);
     }
 }

@@ -75,6 +75,8 @@ struct Session {
     requests: u64,
     /// Times its answers moved between Claude and another server.
     switches: u64,
+    /// Its latest answered turn: the turn, its class, the provider that answered, when.
+    answered: Option<(u64, Complexity, String, DateTime<Utc>)>,
     last_seen: DateTime<Utc>,
 }
 
@@ -163,6 +165,21 @@ impl Sessions {
         });
     }
 
+    /// `turn` was answered by `provider` as `complexity` work.
+    pub fn answered(&self, id: &str, turn: u64, complexity: Complexity, provider: &str) {
+        self.with(id, |session| {
+            session.answered = Some((turn, complexity, provider.to_owned(), Utc::now()));
+        });
+    }
+
+    /// The class and provider of an answer the client asks for again now — the same turn
+    /// within [`RESENT_WITHIN`] — if it does.
+    pub fn resent(&self, id: &str, turn: u64) -> Option<(Complexity, String)> {
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let (last, complexity, provider, at) = sessions.get(id)?.answered.clone()?;
+        (last == turn && Utc::now() - at < RESENT_WITHIN).then_some((complexity, provider))
+    }
+
     pub fn get(&self, id: &str) -> Option<SessionRoute> {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.get(id).and_then(|s| s.route.clone())
@@ -184,6 +201,9 @@ impl Sessions {
             .collect()
     }
 }
+
+/// The same turn sent again this soon says its answer did not work.
+pub const RESENT_WITHIN: chrono::Duration = chrono::Duration::minutes(1);
 
 /// Tool calls remembered at once.
 pub const MAX_TOOL_CALLS: usize = 10_000;

@@ -19,7 +19,7 @@ use crate::providers::{
 };
 use crate::queue::backoff::{self, jitter};
 use crate::queue::{Permit, Priority, Released};
-use crate::router::{self, Candidate, Decision, Issuer, Mode, Situation};
+use crate::router::{self, Candidate, Decision, Flaw, Issuer, Mode, Situation};
 use crate::types::QuotaState;
 use crate::wire::trace;
 use crate::wire::ApiError;
@@ -596,6 +596,10 @@ impl Prepared {
                 .send_replace(Some(format!("{target} ({})", decision.complexity.name())));
         }
         if let Some(session) = Sessions::id(&self.headers).filter(|_| !self.is_count) {
+            if let Some(provider) = &candidate.provider {
+                core.sessions
+                    .answered(session, self.turn(), decision.complexity, provider);
+            }
             core.sessions.record(
                 session,
                 SessionRoute {
@@ -637,7 +641,7 @@ impl Prepared {
         let retry_after = backoff::retry_after(&upstream.headers);
         let fails_over = upstream.should_fail_over() || reading.own_key_refused;
         let config = provider.config();
-        let mut tried = match commit(upstream, permit, config, self.stream, fails_over).await {
+        let tried = match commit(upstream, permit, config, self.stream, fails_over).await {
             Committed::Answer(answer) if fails_over => Tried::FailOver {
                 answer,
                 why: format!("answered HTTP {}", status.as_u16()),
@@ -660,25 +664,38 @@ impl Prepared {
                 after,
             }),
         };
-        if let Tried::Answered(answer) = &mut tried {
-            if status.is_success() && !self.is_count {
-                self.remember_answer(answer, reading, provider.name(), candidate);
-            }
-            add_adjusted_header(answer, &changes);
+        let Tried::Answered(mut answer) = tried else {
+            return tried;
+        };
+        let flaw = (status.is_success() && !self.is_count)
+            .then(|| self.remember_answer(&mut answer, reading, provider.name(), candidate))
+            .flatten();
+        add_adjusted_header(&mut answer, &changes);
+        match flaw {
+            // Nothing reached the client yet: another target may answer it right.
+            Some((Flaw::InvalidToolCall, why)) => Tried::FailOver {
+                answer,
+                why: format!("its answer cannot be used: {why}"),
+                retry_after: None,
+                counts_against_health: false,
+            },
+            _ => Tried::Answered(answer),
         }
-        tried
     }
 
     /// What the answer carries, remembered once it has passed: its tool calls, as
     /// issued by this target (the next request answers them and continues here), and —
     /// from Anthropic — its thinking blocks, as signed by `model`.
+    /// Any other server's answer is judged too (see [`super::judge`]): a whole one at
+    /// once — its flaw is returned, so a tool call that cannot run fails over before the
+    /// client sees it — a stream when it has passed.
     fn remember_answer(
         &self,
         answer: &mut Answer,
         reading: Reading,
         provider: &str,
         candidate: &Candidate,
-    ) {
+    ) -> Option<(Flaw, String)> {
         let memory = Memory {
             core: self.core.clone(),
             signer: reading.signs_thinking.then(|| candidate.model.clone()),
@@ -687,14 +704,25 @@ impl Prepared {
                 provider: provider.to_owned(),
                 model: candidate.model.clone(),
             },
+            judging: (!reading.carries_quota).then(|| Judging {
+                complexity: self.decision.complexity,
+                request: self.body.bytes().clone(),
+            }),
         };
         match std::mem::replace(&mut answer.body, AnswerBody::Full(Default::default())) {
-            AnswerBody::Events(inner) => answer.body = AnswerBody::Events(traced(inner, memory)),
-            AnswerBody::Full(bytes) => {
-                memory.keep(trace::of_message(&bytes));
-                answer.body = AnswerBody::Full(bytes);
+            AnswerBody::Events(inner) => {
+                answer.body = AnswerBody::Events(traced(inner, memory));
+                None
             }
-            raw => answer.body = raw,
+            AnswerBody::Full(bytes) => {
+                let flaw = memory.keep(trace::of_message(&bytes));
+                answer.body = AnswerBody::Full(bytes);
+                flaw
+            }
+            raw => {
+                answer.body = raw;
+                None
+            }
         }
     }
 
@@ -753,10 +781,20 @@ struct Memory {
     /// The model that signed its thinking blocks (Anthropic's answers only).
     signer: Option<String>,
     issuer: Issuer,
+    /// Whether it worked is judged (every server's answers but Anthropic's).
+    judging: Option<Judging>,
+}
+
+/// What judging an answer needs: its class, and the request (its tools).
+struct Judging {
+    complexity: crate::types::Complexity,
+    request: bytes::Bytes,
 }
 
 impl Memory {
-    fn keep(&self, carried: trace::Carried) {
+    /// Keeps what the answer carried; returns what was wrong with it, if it was judged
+    /// and something was.
+    fn keep(&self, carried: trace::Carried) -> Option<(Flaw, String)> {
         if let Some(model) = &self.signer {
             for signature in &carried.signatures {
                 self.core.signatures.record(model, signature);
@@ -765,6 +803,20 @@ impl Memory {
         self.core
             .tool_calls
             .record(&self.issuer, &carried.tool_calls);
+        let judging = self.judging.as_ref()?;
+        let content = carried.content?;
+        let tools = super::judge::Tools::of_request(&judging.request);
+        let flaw = super::judge::flaw(&content, &tools);
+        if let Some((_, why)) = &flaw {
+            tracing::info!(target = %self.issuer.target, %why, "an answer that did not work");
+        }
+        self.core.outcomes.judged(
+            judging.complexity,
+            &self.issuer.provider,
+            flaw.as_ref().map(|(f, _)| *f),
+            Utc::now(),
+        );
+        flaw
     }
 }
 
@@ -772,7 +824,11 @@ impl Memory {
 fn traced(inner: BodyStream, memory: Memory) -> BodyStream {
     let stream = async_stream::stream! {
         let mut inner = inner;
-        let mut trace = trace::Trace::default();
+        let mut trace = if memory.judging.is_some() {
+            trace::Trace::judging()
+        } else {
+            trace::Trace::default()
+        };
         while let Some(chunk) = futures_util::StreamExt::next(&mut inner).await {
             if let Ok(bytes) = &chunk {
                 trace.feed(bytes);

@@ -14,7 +14,7 @@ mod outcomes;
 use serde::Serialize;
 
 pub use mode::{Mode, ModeSwitch};
-pub use outcomes::{Outcome, OutcomeRow, Outcomes};
+pub use outcomes::{Demotion, Flaw, Outcome, OutcomeRow, Outcomes};
 
 use crate::classify::Classification;
 use crate::config::{Config, Credentials, ModelChoice, ProviderConfig, ProviderKind, Target};
