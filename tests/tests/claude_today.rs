@@ -368,3 +368,23 @@ async fn with_claude_out_of_reach_a_web_search_is_answered_without_it_and_says_s
         "{sent}"
     );
 }
+
+#[tokio::test]
+async fn in_caution_a_simple_main_loop_task_goes_local_and_a_complex_one_stays_on_claude() {
+    let rig = rig().await;
+    rig.state(60, "caution").await;
+    let (status, headers, text) = rig
+        .send(&main_loop("claude-opus-5-5", "Summarize the README"))
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["x-pai-complexity"], "simple");
+    assert_eq!(headers["x-pai-route"], "local");
+    let (_, headers, _) = rig
+        .send(&main_loop(
+            "claude-opus-5-5",
+            "design the architecture of a plugin system",
+        ))
+        .await;
+    assert_eq!(headers["x-pai-complexity"], "complex");
+    assert_eq!(headers["x-pai-route"], "claude:sonnet");
+}
