@@ -1,9 +1,15 @@
-//! A mock LM Studio 0.4 on loopback, as its documentation describes it: `GET
-//! /api/v1/models` (models with their `loaded_instances`), `POST /api/v1/models/load` (which,
-//! like the real one, makes a second instance of a model already loaded), `POST
-//! /api/v1/models/unload`, and the chat endpoints (`/v1/chat/completions`, `/v1/messages`),
-//! which refuse a prompt longer than the loaded context. Authentication by bearer token
-//! when one is set. Loads can be held until the test releases them.
+//! A mock LM Studio 0.4 on loopback, as its documentation describes it (lmstudio-ai/docs,
+//! `1_developer/2_rest/`: `list.md`, `load.md`, `unload.md`): `GET /api/v1/models` (models
+//! with their `loaded_instances`), `POST /api/v1/models/load` — `context_length` and the
+//! other settings at the top level of the body, anything else ignored (so a nested
+//! `config` loads with the default 4096), answered `{"type", "instance_id",
+//! "load_time_seconds", "status": "loaded"}` plus `load_config` when `echo_load_config`;
+//! like the real one it makes a second instance of a model already loaded — `POST
+//! /api/v1/models/unload`, and the chat endpoints (`/v1/chat/completions`, `/v1/messages`)
+//! which, like LM Studio's just-in-time loading, load a model asked for that is not loaded
+//! with the default context, and refuse a prompt longer than the loaded context.
+//! Authentication by bearer token when one is set. Loads can be held until the test
+//! releases them; knobs make a load come back smaller than asked, or not appear at all.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -35,7 +41,16 @@ pub struct LmState {
     pub unloads: Vec<String>,
     /// Chat requests answered.
     pub chats: usize,
+    /// Loads made just in time by a chat request (with the default context).
+    pub jit_loads: usize,
+    /// The most context a load gets (the machine's memory), when set.
+    pub max_context: Option<u64>,
+    /// Loads answer 200 but no instance appears (a failure LM Studio does not report).
+    pub phantom_loads: bool,
 }
+
+/// LM Studio's default context length for a load that names none.
+pub const DEFAULT_CONTEXT: u64 = 4096;
 
 #[derive(Clone)]
 struct Shared {
@@ -108,6 +123,11 @@ impl MockLmStudio {
     pub fn unloads(&self) -> Vec<String> {
         self.state.lock().unwrap().unloads.clone()
     }
+
+    /// Unloads everything, as LM Studio's idle TTL or auto-evict does.
+    pub fn evict(&self) {
+        self.state.lock().unwrap().instances.clear();
+    }
 }
 
 /// With a token set, every endpoint wants it: as a bearer token, or (for `/v1/messages`,
@@ -158,7 +178,7 @@ async fn load(State(shared): State<Shared>, Json(body): Json<Value>) -> Response
         gate.notified().await;
     }
     let model = body["model"].as_str().unwrap_or_default().to_owned();
-    let context_length = body["config"]["context_length"].as_u64().unwrap_or(4096);
+    let asked = body["context_length"].as_u64().unwrap_or(DEFAULT_CONTEXT);
     let mut state = shared.state.lock().unwrap();
     if !state.models.contains(&model) {
         return (
@@ -167,19 +187,34 @@ async fn load(State(shared): State<Shared>, Json(body): Json<Value>) -> Response
         )
             .into_response();
     }
-    // As LM Studio does: loading again makes another instance, `key:2`.
+    let context_length = state.max_context.map_or(asked, |most| asked.min(most));
+    let id = if state.phantom_loads {
+        format!("{model}:phantom")
+    } else {
+        new_instance(&mut state, &model, context_length)
+    };
+    let mut answer =
+        json!({"type": "llm", "instance_id": id, "load_time_seconds": 1.5, "status": "loaded"});
+    if body["echo_load_config"] == true {
+        answer["load_config"] = json!({"context_length": context_length, "flash_attention": true});
+    }
+    Json(answer).into_response()
+}
+
+/// As LM Studio does: loading again makes another instance, `key:2`.
+fn new_instance(state: &mut LmState, model: &str, context_length: u64) -> String {
     let same = state.instances.iter().filter(|i| i.model == model).count();
     let id = if same == 0 {
-        model.clone()
+        model.to_owned()
     } else {
         format!("{model}:{}", same + 1)
     };
     state.instances.push(LoadedInstance {
         id: id.clone(),
-        model,
+        model: model.to_owned(),
         context_length,
     });
-    Json(json!({"model_instance_id": id, "config": {"context_length": context_length}, "load_time_seconds": 1.5})).into_response()
+    id
 }
 
 async fn unload(State(shared): State<Shared>, Json(body): Json<Value>) -> Response {
@@ -203,6 +238,12 @@ fn fits(shared: &Shared, body: &Value) -> Result<(), String> {
     let model = body["model"].as_str().unwrap_or_default();
     let prompt_tokens = body.to_string().len() as u64 / 4;
     let mut state = shared.state.lock().unwrap();
+    if !state.instances.iter().any(|i| i.model == model) && state.models.iter().any(|m| m == model)
+    {
+        // Just-in-time loading, with the default context.
+        new_instance(&mut state, model, DEFAULT_CONTEXT);
+        state.jit_loads += 1;
+    }
     let context = state
         .instances
         .iter()

@@ -150,7 +150,7 @@ async fn the_named_model_is_loaded_once_with_enough_context_while_requests_wait(
     );
     assert_eq!(
         lmstudio.loads()[0],
-        json!({"model": MODEL, "config": {"context_length": 65_536}})
+        json!({"model": MODEL, "context_length": 65_536, "echo_load_config": true})
     );
     let instances = lmstudio.instances();
     assert_eq!(
@@ -299,4 +299,84 @@ async fn a_client_that_hangs_up_during_the_load_does_not_cause_a_second_one() {
     assert_eq!(answer.status(), 200);
     assert_eq!(lmstudio.loads().len(), 1, "{:?}", lmstudio.loads());
     assert_eq!(lmstudio.instances().len(), 1, "{:?}", lmstudio.instances());
+}
+
+fn claude_fallback_config(
+    lmstudio: &str,
+    claude: &str,
+    load_context: u32,
+    dir: &std::path::Path,
+) -> String {
+    ConfigBuilder::new(dir)
+        .claude(claude)
+        .openai("lmstudio", &format!("{lmstudio}/v1"), |p| {
+            p.model = Some(MODEL.to_owned());
+            p.load_context = Some(load_context);
+        })
+        .everywhere(&["lmstudio", "claude"])
+        .toml()
+}
+
+#[tokio::test]
+async fn a_load_lm_studio_says_it_did_but_does_not_list_is_not_sent_on_every_request() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[], None, None).await;
+    lmstudio.state.lock().unwrap().phantom_loads = true;
+    let claude = MockUpstream::anthropic("claude answers").await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = claude_fallback_config(&lmstudio.url(), &claude.url(), 65_536, dir.path());
+    let proxy = TestProxy::start_with(&text, dir).await;
+    for _ in 0..5 {
+        let response = ask(&proxy).await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["x-pai-route"], "claude");
+    }
+    assert_eq!(
+        lmstudio.loads().len(),
+        1,
+        "one load, then the next target: {:?}",
+        lmstudio.loads()
+    );
+    assert_eq!(
+        lmstudio.state.lock().unwrap().jit_loads,
+        0,
+        "no chat with nothing loaded"
+    );
+}
+
+#[tokio::test]
+async fn a_load_that_comes_back_smaller_is_used_and_not_reloaded_on_every_request() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[], None, None).await;
+    lmstudio.state.lock().unwrap().max_context = Some(40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+    for _ in 0..4 {
+        let response = ask(&proxy).await;
+        assert_eq!(response.status(), 200, "~20k tokens fit the 40k it got");
+    }
+    assert_eq!(lmstudio.loads().len(), 1, "{:?}", lmstudio.loads());
+    assert!(lmstudio.unloads().is_empty());
+    assert_eq!(lmstudio.instances().len(), 1);
+}
+
+#[tokio::test]
+async fn a_model_lm_studio_unloaded_by_itself_is_loaded_again_with_its_context_before_the_chat() {
+    let lmstudio = MockLmStudio::start(&[MODEL], &[(MODEL, 65_536)], None, None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&lmstudio.url(), "openai", 65_536, dir.path());
+    let proxy = TestProxy::start_with_env(&text, dir, &[("LM_API_TOKEN", TOKEN)]).await;
+    let first = ask(&proxy).await;
+    assert_eq!(first.status(), 200, "{}", first.text().await.unwrap());
+    assert!(lmstudio.loads().is_empty(), "loaded already");
+    // Its idle TTL passes: LM Studio unloads it.
+    lmstudio.evict();
+    let response = ask(&proxy).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        lmstudio.state.lock().unwrap().jit_loads,
+        0,
+        "never loaded with the small default"
+    );
+    assert_eq!(lmstudio.loads().len(), 1);
+    assert_eq!(lmstudio.instances()[0].context_length, 65_536);
 }

@@ -254,13 +254,17 @@ impl Prepared {
             return Ok(());
         };
         let core = &self.core;
-        if self.is_count || !loader.must_load(provider.config(), &core.health, self.input_tokens) {
+        if self.is_count || !loader.must_load(provider.config(), &core.health) {
             return Ok(());
         }
-        self.begin_waiting();
-        provider
-            .ensure_loaded(&core.http, &core.health, self.input_tokens)
-            .await
+        let (loading, begun) = tokio::sync::oneshot::channel();
+        let ensure = provider.ensure_loaded(&core.http, &core.health, self.input_tokens, loading);
+        tokio::pin!(ensure);
+        tokio::select! {
+            done = &mut ensure => return done,
+            Ok(()) = begun => self.begin_waiting(),
+        }
+        ensure.await
     }
 
     /// The answer when every target failed: the error, with the routing headers; for a

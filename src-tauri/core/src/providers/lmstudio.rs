@@ -8,7 +8,12 @@
 //! context (Claude Code's system prompt and tools alone are ~20k tokens), and loading a
 //! model that is already loaded makes a second instance. So a provider that names a
 //! `model` and a `load_context` has it loaded once, by one request while the others wait
-//! for that load, after unloading an instance whose context is too small.
+//! for that load, after unloading an instance whose context is too small. A load is
+//! believed when LM Studio lists the instance afterwards, with its context; one that
+//! outran its bound is not sent again while it may still run; one that was not listed, or
+//! came back smaller than asked, is not retried on every request; and a model LM Studio
+//! unloaded by itself (idle TTL) is loaded again before the next chat, which would
+//! otherwise load it with the small default.
 //!
 //! Imports: `config`, `net`, and the provider types beside it.
 
@@ -145,46 +150,66 @@ pub fn is_ready(info: &ModelInfo, model: &str, needed: u64) -> bool {
         .any(|i| i.model == model && i.context_length.is_some_and(|c| u64::from(c) >= needed))
 }
 
+/// How long a load that outran [`LOAD_TIMEOUT`] may still be running in LM Studio: no
+/// second load is sent meanwhile.
+const STILL_LOADING_FOR: Duration = Duration::from_secs(600);
+/// How long a load that did not give what it said is not tried again.
+const LOAD_TROUBLE_FOR: Duration = Duration::from_secs(600);
+
 /// A provider whose model the proxy loads (`model` and `load_context` set).
 pub struct Loader {
     /// One load at a time: requests that need the same load wait here, then find it done.
-    lock: Arc<tokio::sync::Mutex<()>>,
+    lock: Arc<tokio::sync::Mutex<LoadState>>,
+}
+
+/// What the loads so far taught.
+#[derive(Default)]
+struct LoadState {
+    trouble: Option<(std::time::Instant, Trouble)>,
+}
+
+/// A load that did not end as it should have.
+#[derive(Debug, Clone)]
+enum Trouble {
+    /// It outran the bound; LM Studio may still be loading.
+    StillLoading,
+    /// LM Studio said it loaded it, but lists no such instance.
+    NotListed,
+    /// It loaded with less context than asked: this much at most.
+    Smaller(u32),
 }
 
 impl Loader {
     pub fn for_provider(config: &ProviderConfig) -> Option<Loader> {
         config.load_context?;
         Some(Loader {
-            lock: Arc::new(tokio::sync::Mutex::new(())),
+            lock: Arc::new(tokio::sync::Mutex::new(LoadState::default())),
         })
     }
 
-    /// Whether a request of `input_tokens` would have to wait for a load, as far as the
-    /// last check knows (`ensure` asks again before it loads anything).
-    pub fn must_load(
-        &self,
-        config: &ProviderConfig,
-        board: &HealthBoard,
-        input_tokens: u64,
-    ) -> bool {
-        let Some(model) = config.model.as_deref() else {
-            return false;
-        };
-        let report = board.report(&config.name);
-        let known = report.info.as_ref();
-        let older_api = known.is_some_and(|i| i.api.as_deref() != Some("lmstudio-v1"));
-        !older_api && !known.is_some_and(|info| is_ready(info, model, needed_context(input_tokens)))
+    /// Whether requests go through [`Loader::ensure`] first: on LM Studio 0.4 every one
+    /// does — a listing is cheap, and LM Studio unloads idle models by itself (JIT TTL,
+    /// auto-evict), after which a chat would have it loaded with the small default.
+    pub fn must_load(&self, config: &ProviderConfig, board: &HealthBoard) -> bool {
+        let older_api = board
+            .report(&config.name)
+            .info
+            .is_some_and(|i| i.api.as_deref() != Some("lmstudio-v1"));
+        config.model.is_some() && !older_api
     }
 
     /// Makes sure `config.model` is loaded with enough context for `input_tokens`: loads
     /// it with `load_context` (unloading a smaller instance first, so there is never a
-    /// second one), unless another request's load already did. The caller bounds its
-    /// wait with [`LOAD_TIMEOUT`].
+    /// second one), unless another request's load already did, and checks by listing
+    /// that LM Studio holds the instance it said it loaded. The caller bounds its wait
+    /// with [`LOAD_TIMEOUT`].
     ///
     /// The load runs as a task of its own: a client that hangs up (Esc in Claude Code)
     /// stops waiting, but the load goes on to its end under the lock — cut off half-way,
     /// LM Studio could go on loading while the next request, seeing nothing loaded yet,
     /// starts a second instance.
+    /// `loading` is told when a load (or an unload before it) begins, so the request can
+    /// say it waits.
     pub async fn ensure(
         &self,
         http: &Http,
@@ -192,13 +217,34 @@ impl Loader {
         headers: &HeaderMap,
         board: &HealthBoard,
         input_tokens: u64,
+        loading: tokio::sync::oneshot::Sender<()>,
     ) -> Result<(), ProviderError> {
         let lock = self.lock.clone();
         let (http, owned, headers, board) =
             (http.clone(), config.clone(), headers.clone(), board.clone());
         let load = tokio::spawn(async move {
-            let _one_at_a_time = lock.lock_owned().await;
-            load_unless_ready(&http, &owned, &headers, &board, input_tokens).await
+            let mut loading = Some(loading);
+            let mut state = match lock.clone().try_lock_owned() {
+                Ok(state) => state,
+                Err(_) => {
+                    // Another request's load is under way: this one waits for it.
+                    if let Some(loading) = loading.take() {
+                        let _ = loading.send(());
+                    }
+                    lock.lock_owned().await
+                }
+            };
+            load_unless_ready(
+                &http,
+                &owned,
+                &headers,
+                &board,
+                input_tokens,
+                &mut state,
+                loading,
+            )
+            .await
+            .map(|_| ())
         });
         load.await.map_err(|stopped| ProviderError::Failed {
             provider: config.name.clone(),
@@ -207,19 +253,35 @@ impl Loader {
     }
 }
 
+/// The largest context among `model`'s instances, if it is loaded.
+fn loaded_context(info: &ModelInfo, model: &str) -> Option<u32> {
+    info.instances
+        .iter()
+        .filter(|i| i.model == model)
+        .filter_map(|i| i.context_length)
+        .max()
+}
+
 /// The load itself, run with the loader's lock held: every wait in it is bounded
-/// ([`CHECK_TIMEOUT`] to list, [`LOAD_TIMEOUT`] to unload or load).
+/// ([`CHECK_TIMEOUT`] to list, [`LOAD_TIMEOUT`] to unload or load). Returns the context
+/// the model is loaded with (enough for this request).
 async fn load_unless_ready(
     http: &Http,
     config: &ProviderConfig,
     headers: &HeaderMap,
     board: &HealthBoard,
     input_tokens: u64,
-) -> Result<(), ProviderError> {
+    state: &mut LoadState,
+    loading: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<u64, ProviderError> {
     let (Some(model), Some(load_context)) = (config.model.as_deref(), config.load_context) else {
-        return Ok(());
+        return Ok(u64::MAX);
     };
     let name = &config.name;
+    let unfit = |reason: String| ProviderError::Unfit {
+        provider: name.clone(),
+        reason,
+    };
     let root = root(config.base_url.as_str());
     let info = models(http, root, headers)
         .await
@@ -229,23 +291,46 @@ async fn load_unless_ready(
         })?;
     board.set_info(name, info.clone());
     let needed = needed_context(input_tokens);
-    if info.api.as_deref() != Some("lmstudio-v1") || is_ready(&info, model, needed) {
+    if info.api.as_deref() != Some("lmstudio-v1") {
         // Before 0.4 there is nothing to load with: LM Studio loads on first use.
-        return Ok(());
+        return Ok(u64::MAX);
+    }
+    if is_ready(&info, model, needed) {
+        return Ok(loaded_context(&info, model).map_or(needed, u64::from));
+    }
+    if let Some((since, trouble)) = state.trouble.clone() {
+        let lasts = match trouble {
+            Trouble::StillLoading => STILL_LOADING_FOR,
+            _ => LOAD_TROUBLE_FOR,
+        };
+        if since.elapsed() < lasts {
+            return Err(unfit(match trouble {
+                Trouble::StillLoading => format!(
+                    "LM Studio may still be loading {model} (a load outran {}s); not loading it twice",
+                    LOAD_TIMEOUT.as_secs()
+                ),
+                Trouble::NotListed => format!(
+                    "LM Studio said it loaded {model} but lists no such instance; not loading it again for now"
+                ),
+                Trouble::Smaller(most) => format!(
+                    "LM Studio loads {model} with {most} tokens of context at most (asked {load_context}); the request needs ~{needed}"
+                ),
+            }));
+        }
+        state.trouble = None;
     }
     if u64::from(load_context) < needed {
-        return Err(ProviderError::Unfit {
-            provider: name.clone(),
-            reason: format!(
-                "the request needs ~{needed} tokens of context; load_context is {load_context}"
-            ),
-        });
+        return Err(unfit(format!(
+            "the request needs ~{needed} tokens of context; load_context is {load_context}"
+        )));
     }
     if !info.models.iter().any(|m| m == model) {
-        return Err(ProviderError::Unfit {
-            provider: name.clone(),
-            reason: format!("LM Studio has no model {model:?}; download it or fix model"),
-        });
+        return Err(unfit(format!(
+            "LM Studio has no model {model:?}; download it or fix model"
+        )));
+    }
+    if let Some(loading) = loading {
+        let _ = loading.send(());
     }
     for instance in info.instances.iter().filter(|i| i.model == model) {
         tracing::info!(provider = %name, instance = %instance.id, context = ?instance.context_length, "unloading an instance with too small a context");
@@ -268,18 +353,55 @@ async fn load_unless_ready(
     );
     let _done = LoadingShown { board, name };
     tracing::info!(provider = %name, %model, context = load_context, "loading the model");
-    post(
+    let started = std::time::Instant::now();
+    // lmstudio-ai/docs, 1_developer/2_rest/load.md: the settings at the top level.
+    let loaded = post(
         http,
         config,
         &format!("{root}/api/v1/models/load"),
         headers,
-        json!({"model": model, "config": {"context_length": load_context}}),
+        json!({"model": model, "context_length": load_context, "echo_load_config": true}),
     )
-    .await?;
-    if let Ok(info) = models(http, root, headers).await {
-        board.set_info(name, info);
+    .await;
+    let answer = match loaded {
+        Ok(answer) => answer,
+        Err(error @ ProviderError::Timeout { .. }) => {
+            state.trouble = Some((started, Trouble::StillLoading));
+            return Err(error);
+        }
+        Err(error) => return Err(error),
+    };
+    // Believe the listing, not the answer: what LM Studio holds now.
+    let info = models(http, root, headers)
+        .await
+        .map_err(|reason| ProviderError::Unreachable {
+            provider: name.clone(),
+            reason,
+        })?;
+    board.set_info(name, info.clone());
+    let instance = answer["instance_id"].as_str().unwrap_or(model);
+    let listed = info
+        .instances
+        .iter()
+        .find(|i| i.id == instance || (i.model == model && instance == model));
+    let Some(context) = listed.map(|i| i.context_length.unwrap_or(load_context)) else {
+        tracing::warn!(provider = %name, %model, %instance, "LM Studio answered the load but lists no such instance");
+        state.trouble = Some((std::time::Instant::now(), Trouble::NotListed));
+        return Err(ProviderError::Failed {
+            provider: name.clone(),
+            reason: format!("LM Studio said it loaded {model} ({instance}) but does not list it"),
+        });
+    };
+    if context < load_context {
+        tracing::warn!(provider = %name, %model, context, asked = load_context, "LM Studio loaded the model with less context than asked");
+        state.trouble = Some((std::time::Instant::now(), Trouble::Smaller(context)));
+        if u64::from(context) < needed {
+            return Err(unfit(format!(
+                "LM Studio loaded {model} with {context} tokens of context (asked {load_context}); the request needs ~{needed}"
+            )));
+        }
     }
-    Ok(())
+    Ok(u64::from(context))
 }
 
 /// Clears the "loading" mark however the load ends (done, failed, or given up on).
@@ -294,13 +416,14 @@ impl Drop for LoadingShown<'_> {
     }
 }
 
+/// A `POST` to LM Studio's API; its JSON answer (`null` when it is not JSON).
 async fn post(
     http: &Http,
     config: &ProviderConfig,
     url: &str,
     headers: &HeaderMap,
     body: Value,
-) -> Result<(), ProviderError> {
+) -> Result<Value, ProviderError> {
     let mut headers = headers.clone();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -317,7 +440,7 @@ async fn post(
         .await
         .map_err(|error| ProviderError::from_net(&config.name, error))?;
     if response.status.is_success() {
-        return Ok(());
+        return Ok(serde_json::from_slice(&response.body).unwrap_or(Value::Null));
     }
     Err(ProviderError::Failed {
         provider: config.name.clone(),

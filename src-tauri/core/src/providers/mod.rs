@@ -234,19 +234,21 @@ impl AnyProvider {
         }
     }
 
-    /// Loads the model if a request of `input_tokens` needs it (see [`lmstudio`]).
+    /// Loads the model if a request of `input_tokens` needs it (see [`lmstudio`]); tells
+    /// `loading` when a load begins.
     pub async fn ensure_loaded(
         &self,
         http: &Http,
         board: &HealthBoard,
         input_tokens: u64,
+        loading: tokio::sync::oneshot::Sender<()>,
     ) -> Result<(), ProviderError> {
         let Some(loader) = self.loader() else {
             return Ok(());
         };
         let config = self.config();
         let headers = bearer_headers(config)?;
-        let load = loader.ensure(http, config, &headers, board, input_tokens);
+        let load = loader.ensure(http, config, &headers, board, input_tokens, loading);
         tokio::time::timeout(lmstudio::LOAD_TIMEOUT, load)
             .await
             .map_err(|_| ProviderError::Timeout {

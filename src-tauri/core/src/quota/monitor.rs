@@ -193,7 +193,27 @@ impl QuotaMonitor {
         }
         self.persist(Source::Headers, &report.readings, now);
         self.refresh();
+        if refused {
+            // A block must survive a crash that comes right after it: written now, not
+            // when the publisher gets to it.
+            self.write_state_file_now();
+        }
         self.shared.wake.notify_one();
+    }
+
+    /// Writes the state file at once, from the calling thread.
+    fn write_state_file_now(&self) {
+        let path = lock(&self.shared.state_file).clone();
+        let snapshot = self.snapshot();
+        let written = serde_json::to_vec_pretty(&snapshot)
+            .map_err(std::io::Error::other)
+            .and_then(|mut json| {
+                json.push(b'\n');
+                fsutil::write_atomic(&path, &json)
+            });
+        if let Err(error) = written {
+            tracing::warn!(path = %path.display(), %error, "cannot write the quota state file");
+        }
     }
 
     /// Readings from a poller, and what it says of extra usage.
