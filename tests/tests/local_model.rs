@@ -138,3 +138,44 @@ async fn llama_cpp_answers_through_both_provider_modes() {
         "{llama_health}"
     );
 }
+
+/// A session's turns as Claude Code sends them: its attribution line first in the system
+/// prompt, different every request (`cch`), then the same long prompt.
+fn turn(cch: &str, question: &str) -> Value {
+    json!({"model": "claude-opus-5-5", "max_tokens": 8, "stream": false,
+        "system": [
+            {"type": "text", "text": format!("x-anthropic-billing-header: cc_version=2.1.332.0b8; cc_entrypoint=cli; cch={cch};")},
+            {"type": "text", "text": "You are a careful assistant. ".repeat(40), "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [{"role": "user", "content": question}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llama_cpp_reuses_its_prompt_cache_across_a_sessions_turns() {
+    let llama = LlamaServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(&llama.url(), dir.path());
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut cached = Vec::new();
+    for (cch, question) in [("2efee", "Say one word."), ("9a1c3", "Say another word.")] {
+        let answer: Value = client
+            .post(proxy.url("/v1/messages"))
+            .header("x-pai-complexity", "simple")
+            .json(&turn(cch, question))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        cached.push(
+            answer["usage"]["cache_read_input_tokens"]
+                .as_u64()
+                .unwrap_or(0),
+        );
+    }
+    // The system prompt is byte-identical from the first token: llama.cpp reads it from
+    // its cache on the second turn (with the attribution line first, nothing matched).
+    assert!(cached[1] > 100, "cached tokens per turn: {cached:?}");
+}

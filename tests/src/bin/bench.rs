@@ -620,10 +620,9 @@ fn per_op(total: Duration, n: usize) -> String {
 fn translate_bench(quick: bool) -> Row {
     use pai_core::translate::request::{to_openai, Limits};
     use pai_core::translate::stream::StreamTranslator;
-    use pai_core::translate::tokens;
     let body = claude_code_sized();
     let text = body.to_string();
-    let estimated = tokens::estimate(&body);
+    let estimated = pai_core::wire::tokens::estimate(text.as_bytes());
     let n = if quick { 50 } else { 500 };
     let start = Instant::now();
     for _ in 0..n {
@@ -635,6 +634,7 @@ fn translate_bench(quick: bool) -> Row {
                 Limits {
                     context_window: Some(131072),
                     input_tokens: estimated as u32,
+                    images: true,
                 },
             )
             .unwrap(),
@@ -691,7 +691,7 @@ fn classify_bench(quick: bool) {
     let summary = MessagesSummary::parse(text.as_bytes()).unwrap();
     let start = Instant::now();
     for _ in 0..n {
-        let facts = RequestFacts::from_summary(&summary, text.len());
+        let facts = RequestFacts::from_summary(&summary, text.as_bytes());
         std::hint::black_box(classifier.classify(&facts, None));
     }
     let classify_time = start.elapsed();

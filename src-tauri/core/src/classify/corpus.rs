@@ -66,7 +66,7 @@ fn mid_tool_loop(mut body: Value) -> Value {
 fn classify(classifier: &Classifier, body: &Value) -> Classification {
     let bytes = serde_json::to_vec(body).unwrap();
     let summary = MessagesSummary::parse(&bytes).unwrap();
-    classifier.classify(&RequestFacts::from_summary(&summary, bytes.len()), None)
+    classifier.classify(&RequestFacts::from_summary(&summary, &bytes), None)
 }
 
 const CLASSES: [Complexity; 3] = [Complexity::Simple, Complexity::Medium, Complexity::Complex];

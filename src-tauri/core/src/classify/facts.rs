@@ -125,7 +125,8 @@ struct ToolHead<'a> {
 }
 
 impl RequestFacts {
-    pub fn from_summary(summary: &MessagesSummary<'_>, body_len: usize) -> RequestFacts {
+    /// `body`: the bytes `summary` was read from.
+    pub fn from_summary(summary: &MessagesSummary<'_>, body: &[u8]) -> RequestFacts {
         let messages: Vec<Message<'_>> =
             serde_json::from_str(summary.messages.get()).unwrap_or_default();
         let tool_heads = summary
@@ -222,8 +223,7 @@ impl RequestFacts {
             max_tokens: summary.max_tokens,
             thinking_budget,
             thinking,
-            // Without a tokenizer: ~3.5 bytes per token of JSON.
-            input_tokens: (body_len as f64 / 3.5) as u64,
+            input_tokens: crate::wire::tokens::estimate(body),
             tools,
             in_tool_loop,
             answered_tool_calls,

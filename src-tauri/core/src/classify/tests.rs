@@ -4,7 +4,7 @@ use crate::wire::summary::MessagesSummary;
 fn facts(body: &str) -> RequestFacts {
     RequestFacts::from_summary(
         &MessagesSummary::parse(body.as_bytes()).unwrap(),
-        body.len(),
+        body.as_bytes(),
     )
 }
 

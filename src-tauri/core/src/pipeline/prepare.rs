@@ -66,7 +66,7 @@ impl Prepared {
         origin: Origin,
     ) -> Result<Prepared, ApiError> {
         let summary = MessagesSummary::parse(&body)?;
-        let facts = RequestFacts::from_summary(&summary, body.len());
+        let facts = RequestFacts::from_summary(&summary, &body);
         let config = core.config();
         let mode = core.mode.get();
         let explicit = headers

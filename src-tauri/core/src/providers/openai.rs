@@ -17,7 +17,6 @@ use crate::net::Http;
 use crate::translate::request::{to_openai, Limits};
 use crate::translate::response::{error_message, to_anthropic};
 use crate::translate::stream::StreamTranslator;
-use crate::translate::tokens;
 use crate::wire::error::error_type;
 use crate::wire::ApiError;
 
@@ -104,12 +103,17 @@ impl Provider for OpenAiProvider {
             Limits {
                 context_window: window,
                 input_tokens: u32::try_from(request.input_tokens).unwrap_or(u32::MAX),
+                images: self.config.supports_images,
             },
         )
         .map_err(|e| ProviderError::Unfit {
             provider: self.config.name.clone(),
             reason: e.to_string(),
         })?;
+        // The client asked for thinking: the model's reasoning comes back as thinking.
+        let thinking = request.body.json()["thinking"]["type"]
+            .as_str()
+            .is_some_and(|t| t != "disabled");
         let mut headers = super::bearer_headers(&self.config)?;
         headers.insert(
             http::header::CONTENT_TYPE,
@@ -131,12 +135,17 @@ impl Provider for OpenAiProvider {
             return error_answer(&self.config, status, retry_after, body).await;
         }
         if request.stream {
-            return Ok(translated_stream(body, &model, request.input_tokens));
+            return Ok(translated_stream(
+                body,
+                &model,
+                request.input_tokens,
+                thinking,
+            ));
         }
         let bytes = read_all(&self.config, body).await?;
         let translated = serde_json::from_slice::<Value>(&bytes)
             .map_err(|_| "its answer is not JSON".to_owned())
-            .and_then(|completion| to_anthropic(&completion, &model));
+            .and_then(|completion| to_anthropic(&completion, &model, thinking));
         match translated {
             Ok(message) => Ok(Upstream::json(StatusCode::OK, &message)),
             Err(reason) => Err(ProviderError::Failed {
@@ -153,7 +162,7 @@ impl Provider for OpenAiProvider {
     ) -> Result<Upstream, ProviderError> {
         Ok(Upstream::json(
             StatusCode::OK,
-            &json!({"input_tokens": tokens::estimate(request.body.json())}),
+            &json!({"input_tokens": crate::wire::tokens::estimate(request.body.bytes())}),
         ))
     }
 
@@ -265,7 +274,7 @@ async fn error_answer(
 }
 
 /// The completion stream translated into Anthropic events as chunks arrive.
-fn translated_stream(body: BodyStream, model: &str, input_tokens: u64) -> Upstream {
+fn translated_stream(body: BodyStream, model: &str, input_tokens: u64, thinking: bool) -> Upstream {
     let mut headers = HeaderMap::new();
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -275,7 +284,7 @@ fn translated_stream(body: BodyStream, model: &str, input_tokens: u64) -> Upstre
         http::header::CACHE_CONTROL,
         HeaderValue::from_static("no-cache"),
     );
-    let translator = StreamTranslator::new(model, input_tokens);
+    let translator = StreamTranslator::new(model, input_tokens).with_thinking(thinking);
     let state = (body, translator, false);
     let body =
         futures_util::stream::unfold(state, |(mut inner, mut translator, ended)| async move {

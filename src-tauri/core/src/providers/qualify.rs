@@ -64,7 +64,7 @@ async fn ask(
         stream: false,
         path_and_query: "/v1/messages",
         client_headers: &headers,
-        input_tokens: crate::translate::tokens::estimate(body),
+        input_tokens: crate::wire::tokens::estimate(message.bytes()),
     };
     let upstream = provider
         .messages(http, &request)

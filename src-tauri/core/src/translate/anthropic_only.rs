@@ -6,8 +6,10 @@
 //!   its system prompt and it changes from request to request, so a local server's prefix
 //!   (KV) cache never hits. Anthropic needs it; nobody else does.
 //! - **Fields beyond the Messages API's core** ([`CORE_FIELDS`]): `safeguards`,
-//!   `context_management`, `output_config`, `diagnostics`, `mcp_servers`, `container`
-//!   and whatever Anthropic adds next are dropped, named in the changes.
+//!   `context_management`, `output_config`'s effort, `diagnostics`, `mcp_servers`,
+//!   `container` and whatever Anthropic adds next are dropped, named in the changes. The
+//!   answer's format (`output_config.format`, a JSON schema: Claude Code's title chore)
+//!   stays: any server can be asked for it.
 //! - **Tools only Anthropic runs**: server tools (a versioned `type`, no schema:
 //!   `web_search_20250305`, …) are omitted, and so are tools marked `defer_loading`
 //!   (Claude Code's `DeferredToolPlaceholder`: on Anthropic they are hidden until a
@@ -78,6 +80,16 @@ pub fn strip(body: &Value) -> Option<(Value, Vec<String>)> {
             known if CORE_FIELDS.contains(&known) => {
                 out.insert(key.clone(), value.clone());
             }
+            // The answer's format (a JSON schema) is the request's to keep; effort is not.
+            "output_config" => match value.get("format") {
+                Some(format) => {
+                    out.insert(key.clone(), serde_json::json!({"format": format}));
+                    if value.as_object().is_some_and(|o| o.len() > 1) {
+                        dropped_fields.push("output_config.effort".to_owned());
+                    }
+                }
+                None => dropped_fields.push(key.clone()),
+            },
             other => dropped_fields.push(other.to_owned()),
         }
     }

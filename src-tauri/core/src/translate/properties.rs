@@ -151,7 +151,7 @@ proptest! {
 
     #[test]
     fn any_request_translates_or_is_refused_in_words(request in prop_oneof![mutated_claude_code(), any_json()]) {
-        let limits = Limits { context_window: Some(32_768), input_tokens: 20_000 };
+        let limits = Limits { context_window: Some(32_768), input_tokens: 20_000, images: true };
         match to_openai(&request, "local-model", limits) {
             Ok(translated) => {
                 prop_assert!(translated["messages"].is_array());
@@ -159,14 +159,14 @@ proptest! {
             }
             Err(error) => prop_assert!(!error.to_string().is_empty()),
         }
-        let _ = super::tokens::estimate(&request);
+        let _ = crate::wire::tokens::estimate(&serde_json::to_vec(&request).unwrap_or_default());
     }
 
     #[test]
     fn any_completion_becomes_a_message_or_an_error(completion in any_json(), text in ".{0,20}") {
         let real = json!({"id": "c", "choices": [{"finish_reason": "stop", "message": {"content": text}}]});
         for candidate in [completion, real] {
-            if let Ok(message) = to_anthropic(&candidate, "m") {
+            if let Ok(message) = to_anthropic(&candidate, "m", true) {
                 prop_assert_eq!(&message["type"], "message");
                 prop_assert!(message["content"].as_array().is_some_and(|c| !c.is_empty()));
                 prop_assert!(message["stop_reason"].is_string());

@@ -22,6 +22,8 @@ pub struct Limits {
     pub context_window: Option<u32>,
     /// Estimated tokens of the request's input.
     pub input_tokens: u32,
+    /// The target reads images (else they are named in words).
+    pub images: bool,
 }
 
 /// Translates `body` (a Messages request) for `model` on an OpenAI-compatible API.
@@ -48,7 +50,7 @@ pub fn to_openai(body: &Value, model: &str, limits: Limits) -> Result<Value, Tra
             // Claude Code puts harness context in `role: "system"` messages; strict chat
             // templates want one system message first, so they join it there.
             "system" => system_parts.extend(text_of(content)),
-            "user" => user_message(content, &mut out_messages),
+            "user" => user_message(content, limits.images, &mut out_messages),
             "assistant" => assistant_message(content, &mut out_messages),
             other => {
                 return Err(TranslateError::Invalid(format!(
@@ -109,6 +111,19 @@ pub fn to_openai(body: &Value, model: &str, limits: Limits) -> Result<Value, Tra
                 out.insert("parallel_tool_calls".into(), Value::Bool(false));
             }
         }
+    }
+
+    // Structured output (Claude Code's title chore asks for a JSON object).
+    if let Some(schema) = object
+        .get("output_config")
+        .and_then(|o| o.get("format"))
+        .filter(|f| f.get("type").and_then(Value::as_str) == Some("json_schema"))
+        .and_then(|f| f.get("schema"))
+    {
+        out.insert(
+            "response_format".into(),
+            json!({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}),
+        );
     }
 
     if object.get("stream").and_then(Value::as_bool) == Some(true) {
@@ -174,7 +189,7 @@ fn image_part(block: &Value) -> Option<Value> {
     Some(json!({"type": "image_url", "image_url": {"url": url}}))
 }
 
-fn user_message(content: &Value, out: &mut Vec<Value>) {
+fn user_message(content: &Value, images: bool, out: &mut Vec<Value>) {
     let blocks = match content {
         Value::String(s) => {
             out.push(json!({"role": "user", "content": s}));
@@ -184,21 +199,30 @@ fn user_message(content: &Value, out: &mut Vec<Value>) {
         _ => return,
     };
     // Tool results first, right after the assistant's tool_calls; the rest of the turn after.
-    for block in blocks {
-        if block.get("type").and_then(Value::as_str) == Some("tool_result") {
-            out.push(tool_message(block));
-        }
-    }
+    // A tool message holds text only: the images a tool returned (Claude Code's Read of a
+    // screenshot) follow in the user turn, for a model that reads them.
     let mut parts: Vec<Value> = Vec::new();
     let mut has_image = false;
     for block in blocks {
+        if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+            let (message, tool_images) = tool_message(block, images);
+            out.push(message);
+            if !tool_images.is_empty() {
+                has_image = true;
+                parts.push(json!({"type": "text", "text": "The tool result's images:"}));
+                parts.extend(tool_images);
+            }
+        }
+    }
+    for block in blocks {
         match block.get("type").and_then(Value::as_str) {
-            Some("image") => {
+            Some("image") if images => {
                 if let Some(part) = image_part(block) {
                     has_image = true;
                     parts.push(part);
                 }
             }
+            Some("image") => parts.push(json!({"type": "text", "text": NO_VISION})),
             Some("tool_result") => {}
             _ => {
                 if let Some(text) = block_text(block).filter(|t| !t.is_empty()) {
@@ -224,7 +248,13 @@ fn user_message(content: &Value, out: &mut Vec<Value>) {
     out.push(json!({"role": "user", "content": content}));
 }
 
-fn tool_message(block: &Value) -> Value {
+/// What a model without vision reads in place of an image.
+const NO_VISION: &str = "[an image was here; this model cannot read images]";
+
+/// A tool result as a `tool` message, and the images it held (as parts for the next user
+/// message), when the model reads images.
+fn tool_message(block: &Value, images: bool) -> (Value, Vec<Value>) {
+    let mut image_parts = Vec::new();
     let id = block
         .get("tool_use_id")
         .and_then(Value::as_str)
@@ -234,7 +264,11 @@ fn tool_message(block: &Value) -> Value {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(|item| match item.get("type").and_then(Value::as_str) {
-                Some("image") => Some("[image omitted]".to_owned()),
+                Some("image") if images => {
+                    image_parts.extend(image_part(item));
+                    Some("[image: see the next message]".to_owned())
+                }
+                Some("image") => Some(NO_VISION.to_owned()),
                 _ => block_text(item),
             })
             .collect::<Vec<_>>()
@@ -244,7 +278,10 @@ fn tool_message(block: &Value) -> Value {
     if block.get("is_error") == Some(&Value::Bool(true)) {
         text = format!("Error: {text}");
     }
-    json!({"role": "tool", "tool_call_id": id, "content": text})
+    (
+        json!({"role": "tool", "tool_call_id": id, "content": text}),
+        image_parts,
+    )
 }
 
 fn assistant_message(content: &Value, out: &mut Vec<Value>) {
@@ -257,9 +294,25 @@ fn assistant_message(content: &Value, out: &mut Vec<Value>) {
         _ => return,
     };
     let mut text = Vec::new();
+    let mut reasoning = Vec::new();
     let mut calls = Vec::new();
     for block in blocks {
         match block.get("type").and_then(Value::as_str) {
+            // A local model's own reasoning goes back to it (DeepSeek and others want it
+            // in a tool loop); Claude's signed blocks carry none it could read.
+            Some("thinking") => {
+                let signed = block
+                    .get("signature")
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.is_empty());
+                if let Some(t) = block
+                    .get("thinking")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty() && !signed)
+                {
+                    reasoning.push(t.to_owned());
+                }
+            }
             Some("text") => {
                 if let Some(t) = block
                     .get("text")
@@ -284,7 +337,7 @@ fn assistant_message(content: &Value, out: &mut Vec<Value>) {
             _ => {}
         }
     }
-    if text.is_empty() && calls.is_empty() {
+    if text.is_empty() && calls.is_empty() && reasoning.is_empty() {
         return;
     }
     let mut message = Map::new();
@@ -299,6 +352,12 @@ fn assistant_message(content: &Value, out: &mut Vec<Value>) {
     );
     if !calls.is_empty() {
         message.insert("tool_calls".into(), Value::Array(calls));
+    }
+    if !reasoning.is_empty() {
+        message.insert(
+            "reasoning_content".into(),
+            Value::String(reasoning.join("\n\n")),
+        );
     }
     out.push(Value::Object(message));
 }

@@ -5,9 +5,17 @@ use serde_json::{json, Value};
 use super::{stop_reason, tool_id};
 
 /// Translates a complete (non-streaming) chat completion. A body without a message in
-/// `choices[0]` is not an answer: the error says what it lacked, so the caller can fail
-/// over instead of handing the client an empty "success".
-pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, String> {
+/// `choices[0]` is not an answer, and neither is a tool call without a name: the error
+/// says what it lacked, so the caller can fail over instead of handing the client an
+/// empty "success". Reasoning (`reasoning_content`, `reasoning`) becomes a thinking block
+/// when the client asked for `thinking`; `content` given as parts is read whole (text and
+/// `refusal` parts); a legacy `function_call` is a tool call; cached prompt tokens are
+/// `cache_read_input_tokens`, apart from `input_tokens`.
+pub fn to_anthropic(
+    completion: &Value,
+    fallback_model: &str,
+    thinking: bool,
+) -> Result<Value, String> {
     let id = completion
         .get("id")
         .and_then(Value::as_str)
@@ -20,22 +28,31 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, S
     else {
         return Err("its answer has no choices[0].message".to_owned());
     };
-    let message = Some(message);
     let mut content = Vec::new();
-    if let Some(text) = message
-        .and_then(|m| m.get("content"))
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-    {
+    if let Some(reasoning) = super::reasoning_of(message).filter(|_| thinking) {
+        content.push(json!({"type": "thinking", "thinking": reasoning, "signature": ""}));
+    }
+    let (text, refused) = text_of(message);
+    if !text.is_empty() {
         content.push(json!({"type": "text", "text": text}));
     }
-    let calls = message
-        .and_then(|m| m.get("tool_calls"))
+    let mut calls = message
+        .get("tool_calls")
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    if let Some(call) = message.get("function_call").filter(|c| c.is_object()) {
+        calls.push(json!({"type": "function", "function": call}));
+    }
     for (index, call) in calls.iter().enumerate() {
         let function = call.get("function");
+        let name = function
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if name.is_empty() {
+            return Err("it made a tool call without a name".to_owned());
+        }
         let arguments = function
             .and_then(|f| f.get("arguments"))
             .and_then(Value::as_str)
@@ -47,7 +64,7 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, S
         content.push(json!({
             "type": "tool_use",
             "id": tool_id(call.get("id").and_then(Value::as_str), &message_id, index),
-            "name": function.and_then(|f| f.get("name")).and_then(Value::as_str).unwrap_or(""),
+            "name": name,
             "input": input,
         }));
     }
@@ -56,7 +73,8 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, S
     }
     let finish = choice
         .and_then(|c| c.get("finish_reason"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .or(refused.then_some("content_filter"));
     let usage = completion.get("usage");
     let tokens = |key: &str| {
         usage
@@ -64,6 +82,13 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, S
             .and_then(Value::as_u64)
             .unwrap_or(0)
     };
+    let prompt = tokens("prompt_tokens");
+    let mut usage = json!({"input_tokens": prompt, "output_tokens": tokens("completion_tokens")});
+    if let Some(cached) = usage_of(completion).and_then(super::cached_tokens) {
+        let cached = cached.min(prompt);
+        usage["input_tokens"] = json!(prompt - cached);
+        usage["cache_read_input_tokens"] = json!(cached);
+    }
     Ok(json!({
         "id": message_id,
         "type": "message",
@@ -72,8 +97,43 @@ pub fn to_anthropic(completion: &Value, fallback_model: &str) -> Result<Value, S
         "content": content,
         "stop_reason": stop_reason(finish, !calls.is_empty()),
         "stop_sequence": null,
-        "usage": {"input_tokens": tokens("prompt_tokens"), "output_tokens": tokens("completion_tokens")},
+        "usage": usage,
     }))
+}
+
+fn usage_of(completion: &Value) -> Option<&Value> {
+    completion.get("usage").filter(|u| u.is_object())
+}
+
+/// A message's text — a string, or parts: `text` parts, and `refusal` parts (said as they
+/// are) — and whether it was a refusal.
+fn text_of(message: &Value) -> (String, bool) {
+    let refusal = message
+        .get("refusal")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty());
+    match message.get("content") {
+        Some(Value::String(text)) if !text.is_empty() => (text.clone(), false),
+        Some(Value::Array(parts)) => {
+            let mut refused = false;
+            let text: Vec<&str> = parts
+                .iter()
+                .filter_map(|p| match p.get("type").and_then(Value::as_str) {
+                    Some("text") => p.get("text").and_then(Value::as_str),
+                    Some("refusal") => {
+                        refused = true;
+                        p.get("refusal").and_then(Value::as_str)
+                    }
+                    _ => None,
+                })
+                .collect();
+            (text.join(""), refused)
+        }
+        _ => match refusal {
+            Some(refusal) => (refusal.to_owned(), true),
+            None => (String::new(), false),
+        },
+    }
 }
 
 /// Keeps an id to the characters Anthropic ids use.
@@ -112,6 +172,10 @@ pub fn error_message(body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    fn to_anthropic_plain(completion: &Value, model: &str) -> Result<Value, String> {
+        to_anthropic(completion, model, false)
+    }
+
     #[test]
     fn text_and_tool_calls() {
         let completion = json!({
@@ -122,7 +186,7 @@ mod tests {
                     "function": {"name": "Bash", "arguments": "{\"command\":\"ls\"}"}}]}}],
             "usage": {"prompt_tokens": 120, "completion_tokens": 15, "total_tokens": 135}
         });
-        let message = to_anthropic(&completion, "fallback").unwrap();
+        let message = to_anthropic(&completion, "fallback", false).unwrap();
         assert_eq!(message["id"], "msg_chatcmpl-123");
         assert_eq!(message["model"], "qwen3-coder");
         assert_eq!(
@@ -149,9 +213,12 @@ mod tests {
         ] {
             let completion =
                 json!({"choices": [{"finish_reason": finish, "message": {"content": "x"}}]});
-            assert_eq!(to_anthropic(&completion, "m").unwrap()["stop_reason"], stop);
+            assert_eq!(
+                to_anthropic(&completion, "m", false).unwrap()["stop_reason"],
+                stop
+            );
         }
-        let empty = to_anthropic(
+        let empty = to_anthropic_plain(
             &json!({"choices": [{"finish_reason": "stop", "message": {"content": ""}}]}),
             "m",
         )
@@ -160,7 +227,7 @@ mod tests {
         assert_eq!(empty["model"], "m");
         for not_an_answer in [json!({"choices": []}), json!({}), json!({"choices": [{}]})] {
             assert!(
-                to_anthropic(&not_an_answer, "m").is_err(),
+                to_anthropic(&not_an_answer, "m", false).is_err(),
                 "{not_an_answer}"
             );
         }

@@ -3,10 +3,15 @@
 //! `message_start`, then blocks one at a time (`content_block_start`, deltas,
 //! `content_block_stop`), `message_delta` with the stop reason and usage, `message_stop` —
 //! however the backend fragments: missing tool-call `index`, arguments in one chunk or
-//! many, parallel calls interleaved, a usage chunk with no choices, reasoning deltas
-//! (dropped), `[DONE]` missing after a `finish_reason`. Anthropic blocks cannot
-//! interleave, so only one tool call streams live; calls that start while it is
-//! incomplete are buffered and follow it.
+//! many, parallel calls interleaved (keyed as OpenAI defines them: a new `id` is a new
+//! call even at an `index` seen before; buffered calls follow in `index` order), a usage
+//! chunk with no choices (cached prompt tokens reported as `cache_read_input_tokens`,
+//! apart from `input_tokens`, as Anthropic counts them), reasoning deltas
+//! (`reasoning_content`, `reasoning`: thinking blocks when the client asked for thinking,
+//! dropped otherwise), a legacy `function_call`, a `refusal`, `[DONE]` missing after a
+//! `finish_reason`. Anthropic blocks cannot interleave, so only one tool call streams
+//! live; calls that start while it is incomplete are buffered and follow it. A tool call
+//! that never gets a name is not passed on: Claude Code could not run it.
 //!
 //! What is not a complete answer never looks like one: a stream that ends with neither a
 //! `finish_reason` nor `[DONE]`, one with no completion chunk at all (empty, garbage), or
@@ -33,11 +38,15 @@ pub struct StreamTranslator {
     finish_reason: Option<String>,
     output_tokens: Option<u64>,
     prompt_tokens: Option<u64>,
+    cached_tokens: Option<u64>,
+    /// The client asked for thinking: reasoning deltas become thinking blocks.
+    thinking: bool,
     done: bool,
 }
 
 enum Open {
     Text(usize),
+    Thinking,
     /// The live tool call: position in `tools`.
     Tool(usize),
 }
@@ -74,8 +83,16 @@ impl StreamTranslator {
             finish_reason: None,
             output_tokens: None,
             prompt_tokens: None,
+            cached_tokens: None,
+            thinking: false,
             done: false,
         }
+    }
+
+    /// Reasoning deltas become thinking blocks (the client asked for thinking).
+    pub fn with_thinking(mut self, thinking: bool) -> Self {
+        self.thinking = thinking;
+        self
     }
 
     /// Whether `message_stop` (or an error) was already emitted.
@@ -182,22 +199,31 @@ impl StreamTranslator {
                 .get("completion_tokens")
                 .and_then(Value::as_u64)
                 .or(self.output_tokens);
+            self.cached_tokens = super::cached_tokens(usage).or(self.cached_tokens);
         }
         let Some(choice) = chunk.get("choices").and_then(|c| c.get(0)) else {
             return;
         };
         let delta = choice.get("delta").unwrap_or(&Value::Null);
-        if let Some(text) = delta
+        if let Some(reasoning) = super::reasoning_of(delta).filter(|_| self.thinking) {
+            self.reasoning(reasoning, out);
+        }
+        let text = delta
             .get("content")
             .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
+            .or_else(|| delta.get("refusal").and_then(Value::as_str))
+            .filter(|t| !t.is_empty());
+        if let Some(text) = text {
             self.text(text, out);
         }
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
             for call in calls {
                 self.tool_fragment(call, out);
             }
+        }
+        if let Some(call) = delta.get("function_call").filter(|c| c.is_object()) {
+            // The legacy form: one call, no id, no index.
+            self.tool_fragment(&json!({"index": 0, "function": call}), out);
         }
         if let Some(reason) = choice.get("finish_reason").and_then(Value::as_str) {
             self.finish_reason = Some(reason.to_owned());
@@ -225,6 +251,25 @@ impl StreamTranslator {
                 "usage": {"input_tokens": self.input_tokens, "output_tokens": 1}}}),
         ));
         self.message_id = Some(id);
+    }
+
+    fn reasoning(&mut self, text: &str, out: &mut String) {
+        if !matches!(self.open, Some(Open::Thinking)) {
+            if matches!(self.open, Some(Open::Tool(_))) && !self.live_tool_complete() {
+                return;
+            }
+            self.close_block(out);
+            self.open_block(
+                out,
+                json!({"type": "thinking", "thinking": "", "signature": ""}),
+            );
+            self.open = Some(Open::Thinking);
+        }
+        out.push_str(&event(
+            "content_block_delta",
+            json!({"type": "content_block_delta", "index": self.next_block - 1,
+                "delta": {"type": "thinking_delta", "thinking": text}}),
+        ));
     }
 
     fn text(&mut self, text: &str, out: &mut String) {
@@ -285,11 +330,12 @@ impl StreamTranslator {
             .unwrap_or("");
 
         // Deferred text entries have no id; every call has one.
-        let existing = self.tools.iter().position(|t| {
+        // An id names a call; an index names one only until a new id comes with it.
+        let existing = self.tools.iter().rposition(|t| {
             !t.id.is_empty()
                 && match (index, id) {
-                    (Some(i), _) if t.index == Some(i) => true,
                     (_, Some(id)) => t.id == tool_id(Some(id), "", 0),
+                    (Some(i), None) => t.index == Some(i),
                     _ => false,
                 }
         });
@@ -363,7 +409,9 @@ impl StreamTranslator {
     /// Emits, whole, the buffered calls (and deferred text) that came before `position`.
     fn flush_buffered_before(&mut self, position: usize, out: &mut String) {
         for i in 0..position {
-            if !self.tools[i].emitted {
+            let tool = &self.tools[i];
+            // A call still without a name waits for it (or is left out at the end).
+            if !tool.emitted && (tool.id.is_empty() || !tool.name.is_empty()) {
                 self.emit_whole(i, out);
             }
         }
@@ -410,6 +458,7 @@ impl StreamTranslator {
 
     fn close_block(&mut self, out: &mut String) {
         if self.open.take().is_some() {
+            // A thinking block closes like any other.
             out.push_str(&event(
                 "content_block_stop",
                 json!({"type": "content_block_stop", "index": self.next_block - 1}),
@@ -423,10 +472,22 @@ impl StreamTranslator {
         }
         self.ensure_started(&Value::Null, out);
         self.close_block(out);
-        for i in 0..self.tools.len() {
-            if !self.tools[i].emitted {
-                self.emit_whole(i, out);
-            }
+        let nameless = self
+            .tools
+            .iter()
+            .filter(|t| !t.id.is_empty() && !t.emitted && t.name.is_empty())
+            .count();
+        if nameless > 0 {
+            tracing::warn!(nameless, "tool calls without a name were left out");
+        }
+        // Calls still to come go in the order the model numbered them.
+        let mut rest: Vec<usize> = (0..self.tools.len())
+            .filter(|&i| !self.tools[i].emitted)
+            .filter(|&i| self.tools[i].id.is_empty() || !self.tools[i].name.is_empty())
+            .collect();
+        rest.sort_by_key(|&i| (self.tools[i].index.unwrap_or(u64::MAX), i));
+        for i in rest {
+            self.emit_whole(i, out);
         }
         if self.next_block == 0 {
             // Anthropic clients expect at least one block.
@@ -436,10 +497,14 @@ impl StreamTranslator {
                 json!({"type": "content_block_stop", "index": 0}),
             ));
         }
-        let has_tools = self.tools.iter().any(|t| !t.id.is_empty());
+        let has_tools = self.tools.iter().any(|t| !t.id.is_empty() && t.emitted);
         let mut usage = json!({"output_tokens": self.output_tokens.unwrap_or(0)});
         if let Some(input) = self.prompt_tokens {
-            usage["input_tokens"] = json!(input);
+            let cached = self.cached_tokens.unwrap_or(0).min(input);
+            usage["input_tokens"] = json!(input - cached);
+            if self.cached_tokens.is_some() {
+                usage["cache_read_input_tokens"] = json!(cached);
+            }
         }
         out.push_str(&event(
             "message_delta",

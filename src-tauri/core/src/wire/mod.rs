@@ -2,7 +2,7 @@
 //! the body it holds ([`body`]: bytes, parsed only when needed),
 //! which headers cross it ([`headers`]), event streams ([`sse`]), usage ([`usage`]) and
 //! errors in Anthropic's shape ([`error`]), and what in a request is new to the proxy
-//! ([`drift`]); what an answer carried that is remembered ([`trace`]). Imports nothing else of the crate: every layer
+//! ([`drift`]); the token estimate ([`tokens`]); what an answer carried that is remembered ([`trace`]). Imports nothing else of the crate: every layer
 //! above speaks this.
 
 pub mod body;
@@ -11,6 +11,7 @@ pub mod error;
 pub mod headers;
 pub mod sse;
 pub mod summary;
+pub mod tokens;
 pub mod trace;
 pub mod usage;
 

@@ -10,6 +10,7 @@ fn limits() -> Limits {
     Limits {
         context_window: None,
         input_tokens: 0,
+        images: true,
     }
 }
 
@@ -76,6 +77,7 @@ fn max_tokens_is_clamped_to_the_context_window() {
         Limits {
             context_window: Some(32768),
             input_tokens: 24000,
+            images: true,
         },
     )
     .unwrap();
@@ -86,6 +88,7 @@ fn max_tokens_is_clamped_to_the_context_window() {
         Limits {
             context_window: Some(1000),
             input_tokens: 5000,
+            images: true,
         },
     )
     .unwrap();

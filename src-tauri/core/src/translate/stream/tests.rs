@@ -69,6 +69,15 @@ fn accumulate(text: &str) -> Value {
                     "input_json_delta" => {
                         partial_json[index].push_str(delta["partial_json"].as_str().unwrap())
                     }
+                    "thinking_delta" => {
+                        assert_eq!(message["content"][index]["type"], "thinking");
+                        let text = message["content"][index]["thinking"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
+                            + delta["thinking"].as_str().unwrap();
+                        message["content"][index]["thinking"] = json!(text);
+                    }
                     other => panic!("unexpected delta {other}"),
                 }
             }
@@ -88,7 +97,9 @@ fn accumulate(text: &str) -> Value {
             "message_delta" => {
                 assert!(open.is_none(), "message_delta with a block open");
                 message["stop_reason"] = data["delta"]["stop_reason"].clone();
-                message["usage"]["output_tokens"] = data["usage"]["output_tokens"].clone();
+                for (key, value) in data["usage"].as_object().unwrap() {
+                    message["usage"][key] = value.clone();
+                }
             }
             "message_stop" => stopped = true,
             "error" => {
@@ -104,7 +115,11 @@ fn accumulate(text: &str) -> Value {
 
 /// Translates `input` fed in pieces of `size` bytes.
 fn translate(input: &str, size: usize) -> String {
-    let mut translator = StreamTranslator::new("requested-model", 10);
+    translate_with(input, size, false)
+}
+
+fn translate_with(input: &str, size: usize, thinking: bool) -> String {
+    let mut translator = StreamTranslator::new("requested-model", 10).with_thinking(thinking);
     let mut out = String::new();
     for piece in input.as_bytes().chunks(size) {
         out.push_str(&translator.feed(piece));
@@ -114,16 +129,145 @@ fn translate(input: &str, size: usize) -> String {
 }
 
 fn final_message(input: &str) -> Value {
-    let whole = accumulate(&translate(input, input.len().max(1)));
+    final_message_with(input, false)
+}
+
+fn final_message_with(input: &str, thinking: bool) -> Value {
+    let whole = accumulate(&translate_with(input, input.len().max(1), thinking));
     // Any chunk boundaries give the same final message.
     for size in [1, 2, 3, 5, 7, 13, 64, 257] {
         assert_eq!(
-            accumulate(&translate(input, size)),
+            accumulate(&translate_with(input, size, thinking)),
             whole,
             "chunk size {size}"
         );
     }
     whole
+}
+
+fn backend(name: &str) -> String {
+    let path = format!(
+        "{}/../../tests/fixtures/backends/{name}.sse",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(path).unwrap()
+}
+
+#[test]
+fn the_streams_of_six_backends_become_valid_anthropic_streams() {
+    // llama.cpp, recorded: text, and its cached tokens apart from the input.
+    let llama = final_message_with(&backend("llama-cpp"), true);
+    assert_eq!(llama["content"][0]["type"], "text");
+    assert!(llama["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("Hello!"));
+    assert_eq!(llama["usage"]["cache_read_input_tokens"], 0);
+    assert_eq!(llama["usage"]["input_tokens"], 21);
+
+    let lmstudio = final_message_with(&backend("lmstudio"), true);
+    assert_eq!(
+        lmstudio["content"][0],
+        json!({"type": "thinking", "thinking": "The user wants the file list.", "signature": ""})
+    );
+    assert_eq!(lmstudio["content"][1]["name"], "Bash");
+    assert_eq!(lmstudio["content"][1]["input"], json!({"command": "ls"}));
+    assert_eq!(lmstudio["stop_reason"], "tool_use");
+
+    let ollama = final_message_with(&backend("ollama"), true);
+    assert_eq!(ollama["content"][0]["thinking"], "Reading the file first.");
+    assert_eq!(
+        ollama["content"][1]["input"],
+        json!({"file_path": "/w/README.md"})
+    );
+    assert_eq!(ollama["usage"]["input_tokens"], 1200);
+
+    let vllm = final_message_with(&backend("vllm"), true);
+    let calls: Vec<&Value> = vllm["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(
+        calls[0]["input"],
+        json!({"file_path": "/a"}),
+        "index 0 first"
+    );
+    assert_eq!(calls[1]["input"], json!({"file_path": "/b"}));
+    assert_eq!(vllm["usage"]["cache_read_input_tokens"], 4096);
+    assert_eq!(vllm["usage"]["input_tokens"], 5000 - 4096);
+
+    let deepseek = final_message_with(&backend("deepseek"), true);
+    assert_eq!(
+        deepseek["content"][0]["thinking"],
+        "Let me think. The answer is 4."
+    );
+    assert_eq!(deepseek["content"][1]["text"], "2 + 2 = 4.");
+    assert_eq!(deepseek["usage"]["cache_read_input_tokens"], 1920);
+    assert_eq!(deepseek["usage"]["input_tokens"], 80);
+
+    let openrouter = final_message_with(&backend("openrouter"), true);
+    let calls: Vec<&Value> = openrouter["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["type"] == "tool_use")
+        .collect();
+    assert_eq!(calls.len(), 2, "a new id is a new call, whatever its index");
+    assert_eq!(calls[0]["input"], json!({"city": "NY"}));
+    assert_eq!(calls[1]["input"], json!({"city": "SF"}));
+    assert_eq!(openrouter["usage"]["cache_read_input_tokens"], 512);
+
+    // Without thinking asked, reasoning is not the client's.
+    let plain = final_message(&backend("deepseek"));
+    assert_eq!(
+        plain["content"],
+        json!([{"type": "text", "text": "2 + 2 = 4."}])
+    );
+}
+
+#[test]
+fn a_tool_call_that_never_gets_a_name_is_left_out_and_a_legacy_call_kept() {
+    let nameless = sse(&[
+        chunk(
+            json!({"tool_calls": [{"index": 0, "id": "call_1", "function": {"arguments": "{}"}}]}),
+            None,
+        ),
+        chunk(json!({"content": "done"}), Some("tool_calls")),
+    ]);
+    let message = final_message(&nameless);
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": "done"}])
+    );
+    assert_eq!(
+        message["stop_reason"], "end_turn",
+        "no tool_use stop without a tool_use"
+    );
+    let legacy = sse(&[
+        chunk(
+            json!({"function_call": {"name": "Bash", "arguments": "{\"command\":"}}),
+            None,
+        ),
+        chunk(
+            json!({"function_call": {"arguments": "\"ls\"}"}}),
+            Some("function_call"),
+        ),
+    ]);
+    let message = final_message(&legacy);
+    assert_eq!(message["content"][0]["name"], "Bash");
+    assert_eq!(message["content"][0]["input"], json!({"command": "ls"}));
+    assert_eq!(message["stop_reason"], "tool_use");
+    let refused = sse(&[chunk(
+        json!({"refusal": "I can't help with that."}),
+        Some("content_filter"),
+    )]);
+    assert_eq!(
+        final_message(&refused)["content"][0]["text"],
+        "I can't help with that."
+    );
 }
 
 #[test]
