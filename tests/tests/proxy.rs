@@ -564,3 +564,39 @@ async fn a_stream_broken_by_the_upstream_ends_with_an_error_event() {
     assert!(text.starts_with("event: message_start"), "{text}");
     assert!(text.contains("event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"provider claude:haiku broke off the stream\"}}"), "{text}");
 }
+
+#[tokio::test]
+async fn every_stream_a_client_receives_opens_with_message_start() {
+    // A Messages-API server (llama.cpp under load was seen to) that begins at the block.
+    let upstream = MockUpstream::start(|_| {
+        let mut events = anthropic::text_stream("smollm2", "hello there");
+        events.remove(0);
+        Reply::sse(events)
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = pai_e2e::config::ConfigBuilder::new(dir.path())
+        .claude("http://127.0.0.1:9")
+        .anthropic("local", &upstream.url(), |p| {
+            p.model = Some("smollm2".to_owned())
+        })
+        .everywhere(&["local"])
+        .toml();
+    let proxy = TestProxy::start_with(&text, dir).await;
+    let body = client()
+        .post(proxy.url("/v1/messages"))
+        .json(&messages_body(true))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(body.starts_with("event: message_start\n"), "{body}");
+    assert_eq!(body.matches("event: message_start").count(), 1);
+    assert!(
+        body.trim_end()
+            .ends_with("data: {\"type\":\"message_stop\"}"),
+        "{body}"
+    );
+}

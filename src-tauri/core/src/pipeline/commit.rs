@@ -138,6 +138,13 @@ async fn first_event(
             }
         }
     }
+    let first = events.first_event().unwrap_or_default();
+    if !matches!(first, "message_start" | "error" | "ping") {
+        // Every Messages stream opens with message_start (the SDKs refuse one that does
+        // not); a server that left it out gets one put before what it sent.
+        tracing::warn!(provider = %provider.name, first, "a stream began without message_start; one is put before it");
+        prefix.insert(0, opening(provider));
+    }
     let rest = futures_util::stream::iter(prefix.into_iter().map(Ok)).chain(body);
     let body: BodyStream = Box::pin(rest);
     let kind = events.error_kind().unwrap_or("api_error").to_owned();
@@ -164,6 +171,16 @@ async fn first_event(
         target: None,
         shared: false,
     })
+}
+
+/// A `message_start` for a stream that came without one.
+fn opening(provider: &ProviderConfig) -> Bytes {
+    let model = provider.model.as_deref().unwrap_or("unknown");
+    let data = serde_json::json!({"type": "message_start", "message": {
+        "id": "msg_pai_opening", "type": "message", "role": "assistant", "model": model,
+        "content": [], "stop_reason": null, "stop_sequence": null,
+        "usage": {"input_tokens": 0, "output_tokens": 0}}});
+    Bytes::from(format!("event: message_start\ndata: {data}\n\n"))
 }
 
 /// Reads a body to its end, at most [`MAX_WHOLE_BODY`]; each chunk within the idle
