@@ -18,3 +18,16 @@ pub async fn get_json(url: &str) -> Value {
         .await
         .unwrap()
 }
+
+/// `GET url` as JSON, as the holder of `key` (jobs are their submitter's alone).
+pub async fn get_json_as(url: &str, key: &str) -> Value {
+    client()
+        .get(url)
+        .header("x-api-key", key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

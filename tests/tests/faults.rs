@@ -347,7 +347,9 @@ async fn stalled_jobs_end_at_their_deadline_and_healthy_ones_still_run() {
         ids.push(accepted["id"].as_str().unwrap().to_owned());
     }
     for (id, expected) in ids.iter().zip(["failed", "failed", "done"]) {
-        let job = pai_e2e::http::get_json(&rig.url(&format!("/v1/queue/{id}?wait=20"))).await;
+        let job =
+            pai_e2e::http::get_json_as(&rig.url(&format!("/v1/queue/{id}?wait=20")), "sk-ant-test")
+                .await;
         assert_eq!(job["status"], expected, "{job}");
         if expected == "failed" {
             assert!(job["error"].as_str().unwrap().contains("deadline"), "{job}");
@@ -724,7 +726,11 @@ async fn a_recovered_job_waits_for_its_clients_key_and_runs_with_it() {
     running.child.kill().unwrap();
     running.child.wait().unwrap();
     let running = Running::start(&path, &data, &[]);
-    let waiting = pai_e2e::http::get_json(&running.url(&format!("/v1/queue/{id}?wait=2"))).await;
+    let waiting = pai_e2e::http::get_json_as(
+        &running.url(&format!("/v1/queue/{id}?wait=2")),
+        "sk-ant-the-users-key",
+    )
+    .await;
     assert_eq!(waiting["status"], "queued", "{waiting}");
     assert!(
         waiting["waiting_for"]
@@ -737,23 +743,31 @@ async fn a_recovered_job_waits_for_its_clients_key_and_runs_with_it() {
         upstream.requests().is_empty(),
         "it never went out without its key"
     );
-    // Claude Code's next request carries the key.
+    // The client's next request carries the key — as a bearer token this time, as the
+    // Python SDK sends it: the same key, so the job runs.
     let response = client()
         .post(running.url("/v1/messages"))
-        .header("x-api-key", "sk-ant-the-users-key")
+        .bearer_auth("sk-ant-the-users-key")
         .json(&body("hello", false))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let done = pai_e2e::http::get_json(&running.url(&format!("/v1/queue/{id}?wait=20"))).await;
+    let done = pai_e2e::http::get_json_as(
+        &running.url(&format!("/v1/queue/{id}?wait=20")),
+        "sk-ant-the-users-key",
+    )
+    .await;
     assert_eq!(done["status"], "done", "{done}");
     let sent = upstream.requests();
     let job_call = sent
         .iter()
         .find(|r| r.header("idempotency-key") == Some(id.as_str()))
         .unwrap();
-    assert_eq!(job_call.header("x-api-key"), Some("sk-ant-the-users-key"));
+    assert_eq!(
+        job_call.header("authorization"),
+        Some("Bearer sk-ant-the-users-key")
+    );
     let raw = std::fs::read(data.join("pai-orchestrator.sqlite3")).unwrap();
     assert!(
         !raw.windows(10).any(|w| w == b"the-users-"),
@@ -786,7 +800,11 @@ async fn a_refused_key_fails_a_job_at_once() {
         .await
         .unwrap();
     let id = accepted["id"].as_str().unwrap();
-    let job = pai_e2e::http::get_json(&rig.url(&format!("/v1/queue/{id}?wait=20"))).await;
+    let job = pai_e2e::http::get_json_as(
+        &rig.url(&format!("/v1/queue/{id}?wait=20")),
+        "sk-ant-revoked",
+    )
+    .await;
     assert_eq!(job["status"], "failed", "{job}");
     assert_eq!(job["attempts"], 1);
     assert!(job["error"].as_str().unwrap().contains("401"), "{job}");

@@ -1,7 +1,8 @@
-//! Hostile values from outside, against the built binary: numbers no upstream should
-//! send (`retry-after: 1e20`, a reset in the year 300000) must never panic a request or
-//! a job worker. Whatever a header says, the client gets its answer or an Anthropic
-//! error, the proxy stays up, and the job workers go on with the next job.
+//! Hostile values and hostile neighbours, against the built binary: numbers no upstream
+//! should send (`retry-after: 1e20`, a reset in the year 300000) must never panic a
+//! request or a job worker — the client gets its answer or an Anthropic error, the proxy
+//! stays up, the job workers go on; and a job is its submitter's alone: another key, or
+//! none, finds nothing, while the same key in another header form is the same owner.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -163,4 +164,66 @@ async fn a_job_with_an_absurd_retry_after_leaves_the_workers_running() {
         let refused = job(id, 0).await;
         assert_ne!(refused["status"], "running", "{refused}");
     }
+}
+
+async fn submit(running: &Running, header: (&str, &str)) -> String {
+    let accepted: Value = client()
+        .post(running.url("/v1/queue/messages"))
+        .header(header.0, header.1)
+        .json(&body("job ok", false))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    accepted["id"].as_str().unwrap().to_owned()
+}
+
+async fn status(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_job_is_its_submitters_alone_whichever_header_carries_the_key() {
+    let upstream = MockUpstream::start(reply).await;
+    let (running, _dir) = start(&upstream);
+    let mine = submit(&running, ("x-api-key", "sk-ant-mine")).await;
+    let theirs = submit(&running, ("x-api-key", "sk-ant-theirs")).await;
+    let url = |id: &str| running.url(&format!("/v1/queue/{id}"));
+    // Another key, or none: as if the job did not exist.
+    for request in [
+        client()
+            .get(url(&mine))
+            .header("x-api-key", "sk-ant-theirs"),
+        client().get(url(&mine)),
+        client().delete(url(&mine)),
+        client()
+            .delete(url(&mine))
+            .header("x-api-key", "sk-ant-theirs"),
+    ] {
+        let (code, body) = status(request).await;
+        assert_eq!(code, 404, "{body}");
+        assert!(!body.to_string().contains("job ok"), "{body}");
+    }
+    // The same key as a bearer token (the Python SDK sends it so) is the same owner.
+    let (code, job) = status(client().get(url(&mine)).bearer_auth("sk-ant-mine")).await;
+    assert_eq!(code, 200, "{job}");
+    let (_, list) = status(
+        client()
+            .get(running.url("/v1/queue"))
+            .header("x-api-key", "sk-ant-mine"),
+    )
+    .await;
+    let ids: Vec<&str> = list["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.as_str()], "the list is mine only, not {theirs}");
+    let (_, none) = status(client().get(running.url("/v1/queue"))).await;
+    assert_eq!(none["jobs"], json!([]));
 }

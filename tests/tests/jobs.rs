@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pai_e2e::binary::Running;
 use pai_e2e::config::ConfigBuilder;
-use pai_e2e::http::{client, get_json};
+use pai_e2e::http::{client, get_json, get_json_as};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
@@ -47,7 +47,7 @@ async fn bring_credentials(base: &str) {
 }
 
 async fn wait_done(base: &str, id: &str) -> Value {
-    get_json(&format!("{base}/v1/queue/{id}?wait=30")).await
+    get_json_as(&format!("{base}/v1/queue/{id}?wait=30"), "sk-ant-job-key").await
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn a_job_is_accepted_run_and_its_answer_kept() {
     let db = std::fs::read(proxy.data_dir().join("pai-orchestrator.sqlite3")).unwrap();
     assert!(!String::from_utf8_lossy(&db).contains("sk-ant-job-key"));
 
-    let list: Value = get_json(&format!("{base}/v1/queue")).await;
+    let list: Value = get_json_as(&format!("{base}/v1/queue"), "sk-ant-job-key").await;
     assert_eq!(list["jobs"][0]["id"], id);
 }
 
@@ -106,20 +106,23 @@ async fn bad_jobs_are_refused_and_queued_ones_can_be_cancelled() {
     let id = accepted["id"].as_str().unwrap();
     let cancelled = client()
         .delete(format!("{base}/v1/queue/{id}"))
+        .header("x-api-key", "sk-ant-job-key")
         .send()
         .await
         .unwrap();
     assert_eq!(cancelled.status(), 200);
-    let job: Value = get_json(&format!("{base}/v1/queue/{id}")).await;
+    let job: Value = get_json_as(&format!("{base}/v1/queue/{id}"), "sk-ant-job-key").await;
     assert_eq!(job["status"], "cancelled");
     let again = client()
         .delete(format!("{base}/v1/queue/{id}"))
+        .header("x-api-key", "sk-ant-job-key")
         .send()
         .await
         .unwrap();
     assert_eq!(again.status(), 409);
     let missing = client()
         .get(format!("{base}/v1/queue/job_nope"))
+        .header("x-api-key", "sk-ant-job-key")
         .send()
         .await
         .unwrap();

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::body::read_body;
 use super::rejection::{error_response, HttpError, Json, Path, Query};
 use super::ProxyState;
-use pai_core::store::jobs::{Job, JobStatus, JobStore};
+use pai_core::store::jobs::{Job, JobStatus, JobStore, Seen};
 use pai_core::wire::headers::{credentials_of, pick};
 use pai_core::wire::summary::MessagesSummary;
 use pai_core::wire::ApiError;
@@ -104,24 +104,61 @@ pub struct WaitQuery {
     wait: Option<u64>,
 }
 
+/// Whose jobs this request may see: its credential's, or all with the admin token.
+fn seen(state: &ProxyState, store: &JobStore, headers: &axum::http::HeaderMap) -> Seen {
+    let admin = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| crate::admin::token::matches(&state.admin_token, given.trim()));
+    if admin {
+        return Seen::All;
+    }
+    Seen::Of(store.owner(&credentials_of(headers)))
+}
+
+/// A job this request may see; another's is as absent as one that never was.
+async fn own_job(
+    state: &ProxyState,
+    headers: &axum::http::HeaderMap,
+    id: &str,
+    wait: Duration,
+) -> Result<Job, HttpError> {
+    let store = store(state)?;
+    let seen = seen(state, store, headers);
+    let missing = || ApiError::not_found(format!("no job {id:?}"));
+    let job = store
+        .get(id)
+        .await
+        .map_err(ApiError::bad_gateway)?
+        .filter(|job| seen.sees(job))
+        .ok_or_else(missing)?;
+    if wait.is_zero() {
+        return Ok(job);
+    }
+    Ok(store
+        .wait_for_end(id, wait)
+        .await
+        .map_err(ApiError::bad_gateway)?
+        .unwrap_or(job))
+}
+
 pub async fn get(
     State(state): State<ProxyState>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<WaitQuery>,
 ) -> Result<Json<Job>, HttpError> {
     let wait = Duration::from_secs(query.wait.unwrap_or(0).min(120));
-    let job = store(&state)?
-        .wait_for_end(&id, wait)
-        .await
-        .map_err(ApiError::bad_gateway)?
-        .ok_or_else(|| ApiError::not_found(format!("no job {id:?}")))?;
-    Ok(Json(job))
+    Ok(Json(own_job(&state, &headers, &id, wait).await?))
 }
 
 pub async fn cancel(
     State(state): State<ProxyState>,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, HttpError> {
+    own_job(&state, &headers, &id, Duration::ZERO).await?;
     match store(&state)?
         .cancel(&id)
         .await
@@ -146,10 +183,13 @@ pub struct ListQuery {
 
 pub async fn list(
     State(state): State<ProxyState>,
+    headers: axum::http::HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, HttpError> {
-    let jobs = store(&state)?
-        .list(query.status, query.limit.unwrap_or(100).min(1000))
+    let store = store(&state)?;
+    let seen = seen(&state, store, &headers);
+    let jobs = store
+        .list(query.status, query.limit.unwrap_or(100).min(1000), seen)
         .await
         .map_err(ApiError::bad_gateway)?;
     Ok(Json(json!({"jobs": jobs})))

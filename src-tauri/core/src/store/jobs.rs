@@ -125,6 +125,25 @@ fn parse_ts(text: Option<String>) -> Option<DateTime<Utc>> {
 const COLUMNS: &str =
     "id, status, priority, attempts, created_at, updated_at, not_before, deadline, response, error, request, headers, credential";
 
+/// Which jobs a caller may see.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// Every job (the admin token: the settings page).
+    All,
+    /// Those submitted with this credential's fingerprint (`None`: no credential, no job).
+    Of(Option<String>),
+}
+
+impl Seen {
+    /// Whether `job` is one of them.
+    pub fn sees(&self, job: &Job) -> bool {
+        match self {
+            Seen::All => true,
+            Seen::Of(owner) => owner.is_some() && job.credential == *owner,
+        }
+    }
+}
+
 /// Credentials held for jobs, by fingerprint; and the fingerprints jobs on disk wait for.
 #[derive(Default)]
 struct Credentials {
@@ -301,17 +320,39 @@ impl JobStore {
         self.credentials.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The salted fingerprint of a credential (its headers, in order).
+    /// The salted fingerprint of a credential: of its secret, whichever header carried it
+    /// (`x-api-key: K` and `authorization: Bearer K` are the same key — the Python SDK
+    /// sends the second).
     fn fingerprint(&self, credentials: &[(String, String)]) -> String {
+        let mut secrets: Vec<&str> = credentials
+            .iter()
+            .map(|(name, value)| {
+                let value = value.trim();
+                match name.eq_ignore_ascii_case("authorization") {
+                    true => value
+                        .strip_prefix("Bearer ")
+                        .or_else(|| value.strip_prefix("bearer "))
+                        .unwrap_or(value)
+                        .trim(),
+                    false => value,
+                }
+            })
+            .collect();
+        secrets.sort_unstable();
+        secrets.dedup();
         let mut hash = Sha256::new();
         hash.update(self.salt.as_slice());
-        for (name, value) in credentials {
-            hash.update(name.as_bytes());
-            hash.update([0]);
-            hash.update(value.as_bytes());
+        for secret in secrets {
+            hash.update(secret.as_bytes());
             hash.update([0]);
         }
         hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Whose jobs a request may see: the fingerprint of its credentials (`None` without
+    /// any — such a request owns no job).
+    pub fn owner(&self, credentials: &[(String, String)]) -> Option<String> {
+        (!credentials.is_empty()).then(|| self.fingerprint(credentials))
     }
 
     /// A request's credentials went by: if queued jobs wait for exactly these, they are
@@ -366,12 +407,26 @@ impl JobStore {
         Ok(job.map(|job| self.explain(job)))
     }
 
-    pub async fn list(&self, status: Option<JobStatus>, limit: usize) -> Result<Vec<Job>, String> {
+    /// The latest jobs, of `owner` only when given (`Seen::All` for the settings page).
+    pub async fn list(
+        &self,
+        status: Option<JobStatus>,
+        limit: usize,
+        seen: Seen,
+    ) -> Result<Vec<Job>, String> {
+        let owner = match seen {
+            Seen::All => None,
+            Seen::Of(owner) => Some(owner.unwrap_or_default()),
+        };
         self.blocking(move |conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1) ORDER BY seq DESC LIMIT ?2"
+                "SELECT {COLUMNS} FROM jobs WHERE (?1 IS NULL OR status = ?1)
+                 AND (?3 IS NULL OR credential = ?3) ORDER BY seq DESC LIMIT ?2"
             ))?;
-            let rows = stmt.query_map(params![status.map(JobStatus::name), limit as i64], row_to_job)?;
+            let rows = stmt.query_map(
+                params![status.map(JobStatus::name), limit as i64, owner],
+                row_to_job,
+            )?;
             rows.collect::<rusqlite::Result<Vec<Job>>>()
         })
         .await
