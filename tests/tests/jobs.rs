@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use pai_e2e::binary::Running;
 use pai_e2e::config::ConfigBuilder;
-use pai_e2e::http::{client, get_json, get_json_as};
+use pai_e2e::http::{client, get_json_as};
 use pai_e2e::mock::{anthropic_reply, MockUpstream, Reply};
 use pai_e2e::proxy::TestProxy;
 use serde_json::{json, Value};
